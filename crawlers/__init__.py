@@ -1,0 +1,1 @@
+"""The Scrapy project: spiders navigate, `extract` turns pages into Article fields."""

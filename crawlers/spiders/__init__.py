@@ -1,0 +1,1 @@
+"""One spider per source kind; each is a thin crawl around crawlers.extract."""

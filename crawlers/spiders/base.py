@@ -1,0 +1,135 @@
+"""What every source spider shares: its registry row, its health report, page → Article.
+
+The health dict is what the item pipeline writes to the fetch log when the crawl closes, so an
+analyst sees one line per pass saying what happened, including why a page or feed was refused.
+"""
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+from typing import Any
+
+import scrapy
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
+from twisted.python.failure import Failure
+
+from crawlers.dates import plausible
+from crawlers.extract import extract_article
+from crawlers.netpolicy import NonPublicAddress
+from pipelines.settings import Settings
+from storage import sources as source_store
+from storage.article import Article, normalise_text
+from storage.db import get_engine, read
+
+
+def describe_failure(failure: Failure) -> str:
+    """One line an analyst can act on, for any way a download can fail."""
+    exc = failure.value
+    if failure.check(HttpError):
+        return f"HTTP {exc.response.status} from {exc.response.url}"
+    if isinstance(exc, NonPublicAddress) or "non-public address" in str(exc):
+        return str(exc)
+    if failure.check(DNSLookupError):
+        return f"DNS lookup failed: {exc}"
+    if failure.check(TimeoutError, TCPTimedOutError):
+        return f"timed out: {exc}"
+    text = str(exc) or type(exc).__name__
+    if "Forbidden by robots.txt" in text:
+        return "disallowed by robots.txt"
+    if "exceeds" in text and "maxsize" in text.lower() or "DOWNLOAD_MAXSIZE" in text:
+        return f"response too large: {text}"
+    return f"{type(exc).__name__}: {text}"[:500]
+
+
+class SourceSpider(scrapy.Spider):
+    """Base for rss/sitemap spiders: `scrapy crawl KIND -a source=NAME`."""
+
+    custom_settings: dict[str, Any] = {}
+
+    def __init__(self, source: str = "", dry_run: str = "", *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.settings_obj = Settings()
+        self.engine = get_engine(self.settings_obj.db)
+        with read(self.engine) as conn:
+            row = source_store.get_source(conn, source)
+        if row is None:
+            raise ValueError(f"unknown source {source!r}")
+        self.source = row
+        self.dry_run = bool(dry_run)
+        self.started_at = datetime.now(timezone.utc)
+        self.health: dict[str, Any] = {"status": "ok", "http_status": None, "bytes": 0, "requests": 0,
+                                       "errors": [], "warnings": [], "validators": None}
+
+    # -- health ---------------------------------------------------------------------------
+    def fail(self, message: str) -> None:
+        self.health["status"] = "error"
+        self.health["errors"].append(message)
+
+    def warn(self, message: str) -> None:
+        if self.health["status"] == "ok":
+            self.health["status"] = "warning"
+        self.health["warnings"].append(message)
+
+    def note_robots_unreachable(self, netloc: str) -> None:
+        self.warn(f"robots.txt unreachable on {netloc}: disallowing all for this pass (RFC 9309)")
+
+    def count_response(self, response: Any) -> None:
+        self.health["requests"] += 1
+        self.health["bytes"] += len(response.body)
+
+    # -- pages ----------------------------------------------------------------------------
+    def article_from_page(self, response: Any, fallback: Article | None = None,
+                          listed_date: datetime | None = None) -> Article:
+        """Extract a page; feed facts (date, title, summary) fill what the page lacks."""
+        self.count_response(response)
+        content_type = response.headers.get("Content-Type", b"").decode("latin-1") or None
+        text = response.text if hasattr(response, "text") else response.body.decode("utf-8", "replace")
+        fields = extract_article(response.url, text, content_type)
+        now = datetime.now(timezone.utc)
+        # Feed date first (issue 3): the publisher's own feed is the most deliberate statement.
+        published, flag = plausible(listed_date or fields["published_at"], now)
+        art = Article(
+            url=response.url, canonical_url=fields["canonical_url"], source=self.source["name"],
+            title=fields["title"] or (fallback.title if fallback else ""),
+            text=fields["text"], summary=fallback.summary if fallback else "",
+            published_at=published, published_flag=flag, authors=fields["authors"]
+            or (fallback.authors if fallback else []), language=fields["language"], fetched_at=now,
+            extraction=fields["extraction"], guid=fallback.guid if fallback else None,
+            raw_html=response.body,
+        )
+        if art.extraction == "no-text" and fallback is not None and fallback.summary:
+            art.text, art.extraction = "", "no-text"
+        return art
+
+    def summary_article(self, *, url: str, canonical_url: str, title: str, summary: str,
+                        published: datetime | None, authors: list[str], guid: str | None) -> Article:
+        now = datetime.now(timezone.utc)
+        when, flag = plausible(published, now)
+        return Article(url=url, canonical_url=canonical_url, source=self.source["name"],
+                       title=normalise_text(title).replace("\n", " ")[:1000], text="",
+                       summary=normalise_text(summary), published_at=when, published_flag=flag,
+                       authors=authors, fetched_at=now, extraction="feed-summary", guid=guid)
+
+    @staticmethod
+    def body_hash(body: bytes) -> str:
+        return hashlib.sha256(body).hexdigest()
+
+    def conditional_headers(self) -> dict[str, str]:
+        """If-None-Match / If-Modified-Since from the last successful pass."""
+        headers = {}
+        if self.source.get("etag"):
+            headers["If-None-Match"] = self.source["etag"]
+        if self.source.get("last_modified"):
+            headers["If-Modified-Since"] = self.source["last_modified"]
+        return headers
+
+    def remember_validators(self, response: Any) -> bool:
+        """Store ETag/Last-Modified/body hash; True when the body is unchanged since last pass."""
+        digest = self.body_hash(response.body)
+        self.health["validators"] = {
+            "etag": (response.headers.get("ETag") or b"").decode("latin-1") or None,
+            "last_modified": (response.headers.get("Last-Modified") or b"").decode("latin-1") or None,
+            "body_hash": digest,
+        }
+        return digest == self.source.get("body_hash")

@@ -1,0 +1,125 @@
+"""RSS 0.9x/1.0/2.0 and Atom sources: the feed through Scrapy, parsed from bytes by feedparser.
+
+feedparser is never handed a URL or a path (it would fetch or read them itself); it gets the
+downloaded bytes and the response headers, so robots, throttling and size limits all apply.
+"""
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import feedparser
+import scrapy
+from twisted.python.failure import Failure
+
+from crawlers.dates import from_struct
+from crawlers.spiders.base import SourceSpider, describe_failure
+from crawlers.urls import MAX_URL_LENGTH, canonicalize
+from storage.article import Article
+from storage.articles import known_urls
+from storage.db import read
+
+_TAGS = re.compile(r"<[^>]+>")
+
+
+def _plain(html: str) -> str:
+    """Feed summaries are HTML; store them as text (the digest escapes everything anyway)."""
+    import html as htmlmod
+
+    return htmlmod.unescape(_TAGS.sub(" ", html or ""))
+
+
+def parse_feed(body: bytes, headers: dict[str, str]) -> Any:
+    """feedparser from bytes; DOCTYPEs are stripped by feedparser, so no entity expansion."""
+    return feedparser.parse(io.BytesIO(body), response_headers=headers, sanitize_html=True,
+                            resolve_relative_uris=True)
+
+
+class FeedSpider(SourceSpider):
+    name = "rss"
+
+    async def start(self) -> Any:
+        yield scrapy.Request(self.source["url"], callback=self.parse_feed, errback=self.feed_failed,
+                             headers=self.conditional_headers(), dont_filter=True,
+                             meta={"handle_httpstatus_list": [304]})
+
+    def feed_failed(self, failure: Failure) -> None:
+        self.fail(describe_failure(failure))
+
+    def parse_feed(self, response: Any) -> Iterator[Any]:
+        self.count_response(response)
+        self.health["http_status"] = response.status
+        if response.status == 304:
+            self.health["note"] = "not modified (304)"
+            return
+        if self.remember_validators(response):
+            self.health["note"] = "not modified (same body)"
+            return
+        headers = {k.decode("latin-1").lower(): b", ".join(v).decode("latin-1")
+                   for k, v in response.headers.items()}
+        headers["content-location"] = response.url
+        feed = parse_feed(response.body, headers)
+        if not feed.entries:
+            reason = feed.get("bozo_exception") or "no entries and no feed format detected"
+            self.fail(f"not a feed: {reason}" if feed.bozo else "feed has no entries")
+            self.health["validators"] = None
+            return
+        if feed.bozo:
+            self.warn(f"feed not well-formed: {feed.bozo_exception}")
+        limit = self.settings_obj.max_feed_items
+        if len(feed.entries) > limit:
+            self.warn(f"feed has {len(feed.entries)} entries; only the first {limit} were read")
+        follow = self.source["options"].get("follow_links", True)
+        candidates: list[tuple[Article, str | None]] = []
+        for entry in feed.entries[:limit]:
+            art, link = self._entry_article(entry, response.url)
+            if art is not None:
+                candidates.append((art, link))
+        with read(self.engine) as conn:
+            known = known_urls(conn, [a.canonical_url for a, _ in candidates])
+        for art, link in candidates:
+            if follow and link and art.canonical_url not in known:
+                yield scrapy.Request(link, callback=self.parse_page, errback=self.page_failed,
+                                     cb_kwargs={"fallback": art}, meta={"fallback": art})
+            elif art.canonical_url in known:
+                self.health.setdefault("known_skipped", 0)
+                self.health["known_skipped"] += 1
+            else:
+                yield art
+
+    def _entry_article(self, entry: Any, base: str) -> tuple[Article | None, str | None]:
+        link = entry.get("link") or ""
+        guid = entry.get("id") or None
+        if link:
+            link = canonicalize(link, base=base) if not link.startswith(("http://", "https://")) else link
+        if len(link) > MAX_URL_LENGTH:
+            self.warn(f"entry link longer than {MAX_URL_LENGTH} characters skipped")
+            return None, None
+        page_link = link if link.startswith(("http://", "https://")) else None
+        # An entry with no usable link still has an identity: the feed URL plus its guid.
+        identity = canonicalize(page_link) if page_link else canonicalize(base) + "#" + (guid or entry.get("title", ""))
+        published = from_struct(entry.get("published_parsed") or entry.get("updated_parsed"))
+        content = entry.get("content") or []
+        summary = (content[0].get("value") if content else "") or entry.get("summary", "")
+        authors = [a.get("name", "") for a in entry.get("authors", []) if a.get("name")]
+        art = self.summary_article(url=page_link or self.source["url"], canonical_url=identity,
+                                   title=entry.get("title", ""), summary=_plain(summary),
+                                   published=published, authors=authors, guid=guid)
+        art.published_flag = art.published_flag if published or not entry.get("published") else "unparseable"
+        return art, page_link
+
+    def parse_page(self, response: Any, fallback: Article) -> Article:
+        listed = fallback.published_at if fallback.published_flag is None else None
+        art = self.article_from_page(response, fallback=fallback, listed_date=listed)
+        if art.extraction == "no-text" and fallback.summary:
+            fallback.url = response.url
+            return fallback
+        return art
+
+    def page_failed(self, failure: Failure) -> Article:
+        """The page is blocked or broken: keep the entry from the feed's own text, say why."""
+        fallback: Article = failure.request.meta["fallback"]
+        self.warn(f"{fallback.url}: {describe_failure(failure)}; stored from the feed summary")
+        return fallback

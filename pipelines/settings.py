@@ -1,0 +1,40 @@
+"""The one Settings object, read from SCRUTINEER_* environment variables.
+
+Built inside commands and tasks, never at import time, so DAG parsing and tests stay cheap and
+an environment change is seen by the next task without a restart.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = PACKAGE_DIR.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SCRUTINEER_", extra="ignore")
+
+    #: SQLAlchemy URL; relative SQLite paths are relative to the working directory (CONTRACT.md).
+    db: str = "sqlite:///data/scrutineer.sqlite"
+    #: "" refuses every non-public address; "1" allows all; else a comma list of IPs/CIDRs.
+    allow_private_networks: str = ""
+    #: smtp://host:port, smtps://…, ?starttls=1, user:password@ for AUTH.
+    smtp_url: str = "smtp://127.0.0.1:25"
+    mail_from: str = "Scrutineer <digest@scrutineer.invalid>"
+    #: Base of the public site that serves one-click unsubscribe (RFC 8058 needs HTTPS).
+    public_url: str = "https://scrutineer.invalid"
+    unsubscribe_mailto: str = "unsubscribe@scrutineer.invalid"
+    user_agent: str = "ScrutineerBot/0.1 (+https://scrutineer.invalid/bot)"
+    taxonomy: Path = PACKAGE_DIR / "taxonomy.yaml"
+    profiles: Path = PACKAGE_DIR / "profiles.yaml"
+    data_dir: Path = Path("data")
+    #: Crawl bounds: one source's crawl subprocess is killed after this many seconds.
+    crawl_timeout_s: float = 300.0
+    crawl_parallelism: int = 4
+    download_timeout_s: float = 30.0
+    download_maxsize: int = 10 * 1024 * 1024
+    max_feed_items: int = 500
+    #: Relevance threshold for the yes/no `relevant` flag.
+    relevance_threshold: float = 0.5

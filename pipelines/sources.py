@@ -1,0 +1,182 @@
+"""The source registry as analysts see it: validate, import, add, pause, resume, remove, health.
+
+Sources files are parsed with a SafeLoader that also refuses anchors and aliases: no sources file
+needs them, and refusing them is the simplest bound on a YAML alias bomb.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from pipelines.errors import UserError
+from pipelines.settings import Settings
+from storage import sources as store
+from storage.db import get_engine, read, write
+
+KINDS = ("rss", "sitemap", "site", "ocds")
+NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+MAX_FILE_BYTES = 5 * 1024 * 1024
+SCHEDULE_ALIASES = ("@hourly", "@daily", "@weekly", "@monthly", "@once")
+FIELDS = ("name", "kind", "url", "schedule", "tags", "follow_links", "allow", "max_pages")
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, "anchors and aliases are not allowed in sources files",
+                                              event.start_mark)
+        return super().compose_node(parent, index)
+
+
+@dataclass
+class Invalid(Exception):
+    entry: str
+    field: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"entry {self.entry}: field '{self.field}': {self.problem}"
+
+
+def valid_schedule(value: str) -> bool:
+    if value in SCHEDULE_ALIASES:
+        return True
+    from croniter import croniter
+
+    return bool(croniter.is_valid(value)) and len(value.split()) == 5
+
+
+def validate(raw: Any, label: str) -> dict[str, Any]:
+    """A registry row from one YAML entry, or Invalid naming the entry and the field."""
+    if not isinstance(raw, dict):
+        raise Invalid(label, "(entry)", "must be a mapping")
+    name = raw.get("name")
+    if isinstance(name, str):
+        label = f"{label} ('{name[:64]}')"
+    unknown = sorted(set(map(str, raw)) - set(FIELDS))
+    if unknown:
+        raise Invalid(label, unknown[0], f"unknown field (known: {', '.join(FIELDS)})")
+    if not isinstance(name, str) or not NAME.match(name):
+        raise Invalid(label, "name", "required; lower-case letters, digits and '-', at most 63 characters")
+    kind = raw.get("kind")
+    if kind not in KINDS:
+        raise Invalid(label, "kind", f"must be one of {', '.join(KINDS)}")
+    url = raw.get("url")
+    if not isinstance(url, str) or not url.strip():
+        raise Invalid(label, "url", "required")
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise Invalid(label, "url", f"only http:// and https:// URLs are collected, got {url[:80]!r}")
+    if len(url) > 2083:
+        raise Invalid(label, "url", "longer than 2083 characters")
+    schedule = raw.get("schedule", "@hourly")
+    if not isinstance(schedule, str) or not valid_schedule(schedule.strip()):
+        raise Invalid(label, "schedule", "must be a 5-field cron expression or @hourly/@daily/@weekly")
+    tags = raw.get("tags", [])
+    if not isinstance(tags, list) or not all(isinstance(t, str) and len(t) <= 64 for t in tags):
+        raise Invalid(label, "tags", "must be a list of short strings")
+    options: dict[str, Any] = {}
+    if "follow_links" in raw:
+        if not isinstance(raw["follow_links"], bool):
+            raise Invalid(label, "follow_links", "must be true or false")
+        options["follow_links"] = raw["follow_links"]
+    if "allow" in raw:
+        allow = raw["allow"]
+        if not isinstance(allow, list) or not all(isinstance(a, str) and a.startswith("/") for a in allow):
+            raise Invalid(label, "allow", "must be a list of URL path prefixes starting with '/'")
+        options["allow"] = allow
+    if "max_pages" in raw:
+        mp = raw["max_pages"]
+        if isinstance(mp, bool) or not isinstance(mp, int) or not 1 <= mp <= 100_000:
+            raise Invalid(label, "max_pages", "must be a whole number from 1 to 100000")
+        options["max_pages"] = mp
+    return {"name": name, "kind": kind, "url": url.strip(), "schedule": schedule.strip(), "tags": tags,
+            "options": options}
+
+
+def load_file(path: Path) -> list[Any]:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror}") from exc
+    if size > MAX_FILE_BYTES:
+        raise UserError(f"{path}: {size} bytes is larger than the {MAX_FILE_BYTES // 1024 // 1024} MiB limit")
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_NoAliasLoader)  # noqa: S506 - safe subclass
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("sources"), list):
+        raise UserError(f"{path}: expected a mapping with a 'sources' list")
+    return data["sources"]
+
+
+def import_file(settings: Settings, path: Path) -> tuple[dict[str, str], list[Invalid]]:
+    """Valid entries land (idempotently), invalid ones are reported; duplicates names refused."""
+    entries = load_file(path)
+    rows, errors, seen = [], [], set()
+    for i, raw in enumerate(entries, 1):
+        try:
+            row = validate(raw, f"#{i}")
+        except Invalid as exc:
+            errors.append(exc)
+            continue
+        if row["name"] in seen:
+            errors.append(Invalid(f"#{i} ('{row['name']}')", "name", "duplicate name in this file"))
+            continue
+        seen.add(row["name"])
+        rows.append(row)
+    outcome = {}
+    with write(get_engine(settings.db)) as conn:
+        for row in rows:
+            outcome[row["name"]] = store.save_source(conn, row)
+    return outcome, errors
+
+
+def add(settings: Settings, raw: dict[str, Any]) -> str:
+    try:
+        row = validate(raw, f"'{raw.get('name')}'")
+    except Invalid as exc:
+        raise UserError(str(exc)) from exc
+    with write(get_engine(settings.db)) as conn:
+        return store.save_source(conn, row)
+
+
+def set_status(settings: Settings, name: str, status: str) -> None:
+    with write(get_engine(settings.db)) as conn:
+        if not store.set_status(conn, name, status):
+            raise UserError(f"no source named {name!r}")
+
+
+def get(settings: Settings, name: str) -> dict[str, Any]:
+    with read(get_engine(settings.db)) as conn:
+        row = store.get_source(conn, name)
+    if row is None or row["status"] == "removed":
+        raise UserError(f"no source named {name!r}")
+    return row
+
+
+def listing(settings: Settings) -> list[dict[str, Any]]:
+    """Registry rows joined with health, as `sources list` shows them."""
+    now = datetime.now(timezone.utc)
+    with read(get_engine(settings.db)) as conn:
+        rows = store.list_sources(conn)
+        health = store.health(conn, now)
+    out = []
+    for r in rows:
+        h = health.get(r["name"], {})
+        out.append({
+            "name": r["name"], "kind": r["kind"], "url": r["url"], "schedule": r["schedule"],
+            "status": r["status"], "tags": r["tags"],
+            "last_success": h.get("last_success"), "last_error": h.get("last_error"),
+            "last_error_message": h.get("last_error_message") if h.get("last_error") else None,
+            "last_warning_message": h.get("last_warning_message"),
+            "items_7d": h.get("items_7d", 0),
+        })
+    return out

@@ -1,0 +1,89 @@
+"""The one record that flows collect → store → dedupe → enrich → digest.
+
+Modelled on zyte-common-items' ``Article``: identity is the canonical URL, and every field says
+who sets it, so a stage never has to guess what another stage meant.
+"""
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+def article_id(canonical_url: str) -> str:
+    """A stable id derived from identity, so re-collecting the same page can never mint a new row."""
+    return hashlib.sha256(canonical_url.encode("utf-8")).hexdigest()[:20]
+
+
+def normalise_text(text: str) -> str:
+    """NFC with control characters and zero-width characters removed, whitespace folded per line.
+
+    Hashing and matching run on this form so that NFC/NFD twins (UAX #15) hash alike.
+    """
+    text = unicodedata.normalize("NFC", text)
+    keep = []
+    for ch in text:
+        if ch in "\n\t":
+            keep.append(ch)
+            continue
+        cat = unicodedata.category(ch)
+        if cat in ("Cc", "Cs", "Co") or ch in "\u200b\u200c\u200d\u2060\ufeff":
+            continue
+        if cat == "Cf":  # bidi overrides and other format characters (RTL spoofing)
+            continue
+        keep.append(ch)
+    lines = (" ".join(line.split()) for line in "".join(keep).split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+def content_hash(text: str) -> str:
+    """SHA-256 of the normalised text: the proof of what a page said, and the exact-dedup key."""
+    return hashlib.sha256(normalise_text(text).casefold().encode("utf-8")).hexdigest()
+
+
+@dataclass
+class Article:
+    """One collected report.
+
+    Set by the collector: url, canonical_url, source, title, text, summary, published_at,
+    published_flag, authors, language, fetched_at, extraction, guid, raw_html.
+    Set by processing (never by the collector): duplicate_of, story_id, tags, relevance,
+    relevant, sentiment.
+    """
+
+    url: str  #: the URL fetched, after redirects
+    canonical_url: str  #: identity: normalised rel=canonical / og:url / url (no tracking params)
+    source: str  #: the source registry name that collected it
+    title: str = ""  #: NFC text, control characters removed, at most 1,000 characters
+    text: str = ""  #: the article body as plain text, NFC; "" when the page had no article
+    summary: str = ""  #: the feed's own summary, plain text; the fallback when the page is blocked
+    published_at: datetime | None = None  #: tz-aware UTC; first-seen time when missing or implausible
+    published_flag: str | None = None  #: None, "missing", "unparseable" or "future" (then clamped)
+    authors: list[str] = field(default_factory=list)
+    language: str | None = None  #: ISO 639-1 code, or None when unknown
+    fetched_at: datetime | None = None  #: tz-aware UTC, when this version was fetched
+    extraction: str = "trafilatura"  #: how text was obtained: trafilatura | feed-summary | no-text
+    guid: str | None = None  #: the feed entry's guid/id, kept for provenance only
+    raw_html: bytes | None = None  #: the page bytes as fetched (stored compressed per version)
+    # Processing results.
+    duplicate_of: str | None = None
+    story_id: str | None = None
+    tags: list[str] = field(default_factory=list)
+    relevance: float | None = None
+    relevant: bool | None = None
+    sentiment: dict[str, Any] | None = None
+
+    @property
+    def id(self) -> str:
+        return article_id(self.canonical_url)
+
+    @property
+    def content_hash(self) -> str:
+        return content_hash(self.text or self.summary or self.title)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("raw_html")
+        return data

@@ -1,0 +1,160 @@
+"""Article reads and writes: upsert by canonical URL, versions on changed text, processing results."""
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, func, or_, select, update
+
+from storage.article import Article
+from storage.schema import article_tags, article_versions, articles, stories
+from storage.upsert import insert_ignore, upsert
+
+
+@dataclass
+class UpsertCounts:
+    new: int = 0
+    known: int = 0
+    updated: int = 0
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def store_articles(conn: Connection, items: Iterable[Article]) -> UpsertCounts:
+    """Insert new articles, count known ones, and add a version when the text changed.
+
+    Run inside one write transaction per batch so a killed collector leaves whole batches only.
+    """
+    counts = UpsertCounts()
+    for art in items:
+        now = _now()
+        fetched = art.fetched_at or now
+        chash = art.content_hash
+        row = {
+            "id": art.id, "canonical_url": art.canonical_url, "url": art.url, "source": art.source,
+            "guid": art.guid, "title": art.title, "text": art.text, "summary": art.summary,
+            "published_at": art.published_at or fetched, "published_flag": art.published_flag,
+            "authors": list(art.authors), "language": art.language, "extraction": art.extraction,
+            "first_seen_at": fetched, "fetched_at": fetched, "content_hash": chash, "version": 1,
+        }
+        if insert_ignore(conn, articles, row, ["canonical_url"]):
+            counts.new += 1
+            _add_version(conn, art, 1, chash, fetched)
+            continue
+        current = conn.execute(
+            select(articles.c.content_hash, articles.c.version, articles.c.extraction)
+            .where(articles.c.canonical_url == art.canonical_url)
+        ).one()
+        if current.content_hash == chash or (art.extraction == "feed-summary" and current.extraction != "feed-summary"):
+            # Same text, or a feed-only copy of a page we already read in full: nothing new.
+            counts.known += 1
+            continue
+        version = current.version + 1
+        conn.execute(
+            update(articles).where(articles.c.canonical_url == art.canonical_url).values(
+                url=art.url, title=art.title, text=art.text, summary=art.summary or articles.c.summary,
+                authors=list(art.authors), language=art.language, extraction=art.extraction,
+                fetched_at=fetched, content_hash=chash, version=version,
+            )
+        )
+        _add_version(conn, art, version, chash, fetched)
+        counts.updated += 1
+    return counts
+
+
+def _add_version(conn: Connection, art: Article, version: int, chash: str, fetched: datetime) -> None:
+    upsert(conn, article_versions, [{
+        "article_id": art.id, "version": version, "content_hash": chash, "title": art.title,
+        "text": art.text, "fetched_at": fetched, "extraction": art.extraction,
+        "raw_html_gz": gzip.compress(art.raw_html) if art.raw_html else None,
+    }], ["article_id", "version"])
+
+
+def known_urls(conn: Connection, canonical_urls: Sequence[str]) -> set[str]:
+    """Which of these canonical URLs are stored already (full text, not a feed-summary stand-in)."""
+    if not canonical_urls:
+        return set()
+    rows = conn.execute(select(articles.c.canonical_url).where(
+        articles.c.canonical_url.in_(list(canonical_urls)), articles.c.extraction != "feed-summary"))
+    return {r[0] for r in rows}
+
+
+def pending(conn: Connection) -> list[dict[str, Any]]:
+    """Articles whose current text has not been processed, oldest first (first-seen wins dedup)."""
+    rows = conn.execute(
+        select(articles).where(or_(articles.c.processed_hash.is_(None),
+                                   articles.c.processed_hash != articles.c.content_hash))
+        .order_by(articles.c.first_seen_at, articles.c.id)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+def all_articles(conn: Connection, since: datetime | None = None, until: datetime | None = None,
+                 columns: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
+    cols = [articles.c[c] for c in columns] if columns else [articles]
+    stmt = select(*cols).order_by(articles.c.first_seen_at, articles.c.id)
+    if since is not None:
+        stmt = stmt.where(articles.c.published_at >= since)
+    if until is not None:
+        stmt = stmt.where(articles.c.published_at < until)
+    for r in conn.execute(stmt):
+        yield dict(r._mapping)
+
+
+def save_results(conn: Connection, results: Sequence[dict[str, Any]]) -> int:
+    """Overwrite processing results (deterministic, so a re-run converges to the same rows)."""
+    for res in results:
+        values = {k: v for k, v in res.items() if k not in ("id", "tags")}
+        conn.execute(update(articles).where(articles.c.id == res["id"]).values(**values))
+        if "tags" in res:
+            conn.execute(delete(article_tags).where(article_tags.c.article_id == res["id"]))
+            upsert(conn, article_tags, [
+                {"article_id": res["id"], "slug": t["slug"], "evidence": t["evidence"],
+                 "polarity": t.get("polarity")} for t in res["tags"]
+            ], ["article_id", "slug"])
+    return len(results)
+
+
+def tags_for(conn: Connection, ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+    if not ids:
+        return out
+    for chunk_start in range(0, len(ids), 500):
+        chunk = list(ids[chunk_start:chunk_start + 500])
+        rows = conn.execute(select(article_tags).where(article_tags.c.article_id.in_(chunk))
+                            .order_by(article_tags.c.article_id, article_tags.c.slug))
+        for r in rows:
+            out[r.article_id].append(dict(r._mapping))
+    return out
+
+
+def save_stories(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
+    return upsert(conn, stories, rows, ["id"])
+
+
+def stories_by_id(conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    if not ids:
+        return {}
+    rows = conn.execute(select(stories).where(stories.c.id.in_(list(ids))))
+    return {r.id: dict(r._mapping) for r in rows}
+
+
+def week_articles(conn: Connection, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Articles published in [start, end), processed and not duplicates of another row."""
+    rows = conn.execute(
+        select(articles).where(and_(articles.c.published_at >= start, articles.c.published_at < end,
+                                    articles.c.processed_hash == articles.c.content_hash))
+        .order_by(articles.c.published_at, articles.c.id)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+def count_by_source_since(conn: Connection, since: datetime) -> dict[str, int]:
+    rows = conn.execute(select(articles.c.source, func.count()).where(articles.c.first_seen_at >= since)
+                        .group_by(articles.c.source))
+    return {r[0]: r[1] for r in rows}

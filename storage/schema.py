@@ -1,0 +1,180 @@
+"""The SQLAlchemy Core schema: one table per thing users can point at.
+
+Core (not ORM) because every write is a set-based upsert; the same definitions drive Alembic,
+so a test can prove the migration head equals this file.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC, returns tz-aware UTC on every backend (SQLite would otherwise hand back naive)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime refused: every stored time is tz-aware UTC")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+sources = Table(
+    "sources",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("schedule", String(64), nullable=False, server_default="@hourly"),
+    Column("tags", JSON, nullable=False),
+    Column("options", JSON, nullable=False),  # follow_links, allow, max_pages
+    Column("status", String(16), nullable=False, server_default="active"),  # active|paused|removed
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    # Conditional-GET state for the source's own feed/sitemap URL.
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("body_hash", String(64)),
+)
+
+fetch_log = Table(
+    "fetch_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(64), nullable=False, index=True),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=False),
+    Column("status", String(16), nullable=False),  # ok | warning | error
+    Column("http_status", Integer),
+    Column("bytes", Integer, nullable=False, server_default="0"),
+    Column("requests", Integer, nullable=False, server_default="0"),
+    Column("items_new", Integer, nullable=False, server_default="0"),
+    Column("items_known", Integer, nullable=False, server_default="0"),
+    Column("items_updated", Integer, nullable=False, server_default="0"),
+    Column("message", Text),
+)
+
+articles = Table(
+    "articles",
+    metadata,
+    Column("id", String(20), primary_key=True),
+    Column("canonical_url", Text, nullable=False, unique=True),
+    Column("url", Text, nullable=False),
+    Column("source", String(64), nullable=False, index=True),
+    Column("guid", Text),
+    Column("title", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("published_at", UTCDateTime, nullable=False, index=True),
+    Column("published_flag", String(16)),
+    Column("authors", JSON, nullable=False),
+    Column("language", String(8)),
+    Column("extraction", String(16), nullable=False),
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("fetched_at", UTCDateTime, nullable=False),
+    Column("content_hash", String(64), nullable=False, index=True),
+    Column("version", Integer, nullable=False, server_default="1"),
+    # Processing results; processed_hash != content_hash means "pending".
+    Column("processed_hash", String(64)),
+    Column("duplicate_of", String(20)),
+    Column("story_id", String(20), index=True),
+    Column("relevance", Float),
+    Column("relevant", Boolean),
+    Column("relevance_reason", Text),
+    Column("sentiment_polarity", Float),
+    Column("sentiment_label", String(8)),
+    Column("textblob_polarity", Float),
+)
+
+article_versions = Table(
+    "article_versions",
+    metadata,
+    Column("article_id", String(20), ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("content_hash", String(64), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("fetched_at", UTCDateTime, nullable=False),
+    Column("extraction", String(16), nullable=False),
+    Column("raw_html_gz", LargeBinary),
+)
+
+article_tags = Table(
+    "article_tags",
+    metadata,
+    Column("article_id", String(20), ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
+    Column("slug", String(64), primary_key=True),
+    Column("evidence", Text, nullable=False),  # the sentence that matched
+    Column("polarity", Float),  # tone of the sentences that mention it
+)
+
+stories = Table(
+    "stories",
+    metadata,
+    Column("id", String(20), primary_key=True),
+    Column("headline", Text, nullable=False),
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("article_count", Integer, nullable=False),
+)
+
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("email", String(320), primary_key=True),
+    Column("name", Text),
+    Column("profile", String(32), nullable=False, server_default="analyst"),
+    Column("topics", JSON, nullable=False),
+    Column("token", String(64), nullable=False, unique=True),
+    Column("status", String(16), nullable=False, server_default="active"),  # active|unsubscribed|removed
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("subscriber", String(320), nullable=False),
+    Column("week", String(8), nullable=False),  # ISO week, 2026-W47
+    Column("message_id", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # sending | sent | failed | retry
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("error", Text),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("subscriber", "week"),
+)
+
+Index("ix_articles_pending", articles.c.processed_hash)

@@ -1,0 +1,87 @@
+"""The source registry and its fetch log: what analysts add, and how each source is doing."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+
+from storage.schema import articles, fetch_log, sources
+from storage.upsert import upsert
+
+
+def save_source(conn: Connection, src: dict[str, Any]) -> str:
+    """Add or update one source; returns "added", "updated" or "unchanged"."""
+    now = datetime.now(timezone.utc)
+    existing = conn.execute(select(sources).where(sources.c.name == src["name"])).first()
+    fields = {k: src[k] for k in ("kind", "url", "schedule", "tags", "options")}
+    if existing is None:
+        upsert(conn, sources, [{"name": src["name"], **fields, "status": "active",
+                                "created_at": now, "updated_at": now}], ["name"])
+        return "added"
+    changed = {k: v for k, v in fields.items() if existing._mapping[k] != v}
+    if existing.status == "removed":
+        changed["status"] = "active"
+    if not changed:
+        return "unchanged"
+    conn.execute(update(sources).where(sources.c.name == src["name"]).values(**changed, updated_at=now))
+    return "updated"
+
+
+def get_source(conn: Connection, name: str) -> dict[str, Any] | None:
+    row = conn.execute(select(sources).where(sources.c.name == name)).first()
+    return dict(row._mapping) if row else None
+
+
+def list_sources(conn: Connection, include_removed: bool = False) -> list[dict[str, Any]]:
+    stmt = select(sources).order_by(sources.c.name)
+    if not include_removed:
+        stmt = stmt.where(sources.c.status != "removed")
+    return [dict(r._mapping) for r in conn.execute(stmt)]
+
+
+def set_status(conn: Connection, name: str, status: str) -> bool:
+    res = conn.execute(update(sources).where(sources.c.name == name)
+                       .values(status=status, updated_at=datetime.now(timezone.utc)))
+    return (res.rowcount or 0) > 0
+
+
+def save_validators(conn: Connection, name: str, etag: str | None, last_modified: str | None,
+                    body_hash: str | None) -> None:
+    """Remember what the feed looked like, for the next conditional GET."""
+    conn.execute(update(sources).where(sources.c.name == name)
+                 .values(etag=etag, last_modified=last_modified, body_hash=body_hash))
+
+
+def log_fetch(conn: Connection, entry: dict[str, Any]) -> None:
+    conn.execute(fetch_log.insert().values(**entry))
+
+
+def health(conn: Connection, now: datetime | None = None) -> dict[str, dict[str, Any]]:
+    """Per source: last success, last error (with message), items first seen in the last 7 days."""
+    now = now or datetime.now(timezone.utc)
+    out: dict[str, dict[str, Any]] = {}
+    ok = conn.execute(select(fetch_log.c.source, func.max(fetch_log.c.finished_at))
+                      .where(fetch_log.c.status != "error").group_by(fetch_log.c.source))
+    for name, when in ok:
+        out.setdefault(name, {})["last_success"] = when
+    last_err = (select(fetch_log.c.source, func.max(fetch_log.c.id).label("id"))
+                .where(fetch_log.c.status != "ok").group_by(fetch_log.c.source).subquery())
+    rows = conn.execute(select(fetch_log).join(last_err, fetch_log.c.id == last_err.c.id))
+    for r in rows:
+        h = out.setdefault(r.source, {})
+        key = "last_error" if r.status == "error" else "last_warning"
+        h[key] = r.finished_at
+        h[key + "_message"] = r.message
+    recent = conn.execute(select(articles.c.source, func.count())
+                          .where(articles.c.first_seen_at >= now - timedelta(days=7))
+                          .group_by(articles.c.source))
+    for name, n in recent:
+        out.setdefault(name, {})["items_7d"] = n
+    return out
+
+
+def fetch_history(conn: Connection, name: str, limit: int = 20) -> list[dict[str, Any]]:
+    rows = conn.execute(select(fetch_log).where(fetch_log.c.source == name)
+                        .order_by(fetch_log.c.id.desc()).limit(limit))
+    return [dict(r._mapping) for r in rows]
