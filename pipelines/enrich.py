@@ -9,17 +9,26 @@ from typing import Any
 from pipelines import relevance, sentiment
 from pipelines.settings import Settings
 from pipelines.taxonomy import load
+from pipelines.text import sentences
 from storage import articles as store
 from storage.db import get_engine, read, write
 
 BATCH = 200
+LEAD_SENTENCES = 3
+
+
+def substantive(tax: Any, title: str, body: str) -> dict[str, Any]:
+    """Tags the article is about, not merely mentions: in the title or lead, or said twice."""
+    found = tax.match(title, body)
+    lead = set(tax.match(title, " ".join(sentences(body)[:LEAD_SENTENCES])))
+    return {slug: hit for slug, hit in found.items() if slug in lead or hit.count >= 2}
 
 
 def enrich_one(row: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """Results for one article row (title/text/summary/language/extraction)."""
     tax = load(settings.taxonomy)
     body = row["text"] or row["summary"] or ""
-    tags = tax.match(row["title"], body)
+    tags = substantive(tax, row["title"], body)
     signals = tax.signal_counts(row["title"], body)
     words = len(body.split())
     rel = relevance.score(tax, tags, signals, words, settings.relevance_threshold)

@@ -11,7 +11,7 @@ import re
 import socket
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -178,6 +178,7 @@ def load_outlets(content_dir: Path = CONTENT_DIR) -> dict[str, Outlet]:
 
 # --------------------------------------------------------------------------- rendering
 
+
 def _rfc822(dt: datetime) -> str:
     return format_datetime(dt)
 
@@ -187,7 +188,7 @@ def _iso(dt: datetime) -> str:
 
 
 def _isoz(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _ordinal(day: int) -> str:
@@ -257,7 +258,7 @@ def _response(status: int, ctype: str, text: str, last_modified: datetime | None
     body = text.encode("utf-8")
     headers = {"ETag": '"' + hashlib.sha1(body).hexdigest()[:20] + '"'}
     if last_modified is not None:
-        headers["Last-Modified"] = format_datetime(last_modified.astimezone(timezone.utc), usegmt=True)
+        headers["Last-Modified"] = format_datetime(last_modified.astimezone(UTC), usegmt=True)
     return _Response(status, ctype, body, headers)
 
 
@@ -289,9 +290,7 @@ def _render_site(env: Environment, outlet: Outlet, base: str) -> dict[str, _Resp
         )
         site[art.path] = _response(200, _HTML, html, art.updated or art.published)
     site["/"] = _response(200, _HTML, env.get_template(f"{outlet.template}/home.html").render(**common))
-    site["/robots.txt"] = _response(
-        200, "text/plain; charset=utf-8", env.get_template("robots.txt").render(**common)
-    )
+    site["/robots.txt"] = _response(200, "text/plain; charset=utf-8", env.get_template("robots.txt").render(**common))
     feed_template, feed_ctype = _FEED_TYPES[outlet.feed_kind]
     feed_text = env.get_template(feed_template).render(
         **common, entries=_feed_entries(outlet, base), updated=newest, feed_url=base + outlet.feed["path"]
@@ -301,6 +300,7 @@ def _render_site(env: Environment, outlet: Outlet, base: str) -> dict[str, _Resp
 
 
 # --------------------------------------------------------------------------- serving
+
 
 class _OutletServer(ThreadingHTTPServer):
     daemon_threads = True
@@ -332,7 +332,8 @@ class _Handler(BaseHTTPRequestHandler):
         # Real CMSs redirect the slash-less form of a pretty URL; crawlers must follow it.
         for alt in (path + "/", path.rstrip("/")):
             if alt != path and alt in site and site[alt].content_type == _HTML:
-                return path, _Response(301, _HTML, b"", {"Location": self.server.room.outlets[self.server.outlet.slug] + alt})
+                location = self.server.room.outlets[self.server.outlet.slug] + alt
+                return path, _Response(301, _HTML, b"", {"Location": location})
         return path, self.server.not_found
 
     def _send(self, head_only: bool) -> None:

@@ -1,0 +1,84 @@
+"""Quality scores of an export against a labelled truth file (the demo newsroom's, or any site's).
+
+Used by the quality-gate tests and `make bench`, so the pinned floors and the printed figures
+are the same computation.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from itertools import combinations
+from typing import Any
+from urllib.parse import urlsplit
+
+
+def _f1(tp: int, fp: int, fn: int) -> float:
+    if tp == 0:
+        return 1.0 if fp == fn == 0 else 0.0
+    p, r = tp / (tp + fp), tp / (tp + fn)
+    return 2 * p * r / (p + r)
+
+
+def _pairs(groups: dict[str, str]) -> set[frozenset[str]]:
+    by: dict[str, list[str]] = {}
+    for key, g in groups.items():
+        by.setdefault(g, []).append(key)
+    return {frozenset(p) for members in by.values() for p in combinations(sorted(members), 2)}
+
+
+def pair_f1(truth: dict[str, str], got: dict[str, str]) -> float:
+    t, g = _pairs(truth), _pairs(got)
+    return _f1(len(t & g), len(g - t), len(t - g))
+
+
+def match_records(records: Iterable[dict[str, Any]], truth: dict[str, Any],
+                  outlets: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Key every exported record as "outlet path" via its canonical URL."""
+    by_origin = {urlsplit(base).netloc: slug for slug, base in outlets.items()}
+    out: dict[str, dict[str, Any]] = {}
+    for rec in records:
+        parts = urlsplit(rec["canonical_url"])
+        slug = by_origin.get(parts.netloc)
+        if slug is None:
+            continue
+        paths = {p.rstrip("/") or "/": p for p in truth["articles"].get(slug, {})}
+        path = paths.get(parts.path.rstrip("/") or "/")
+        if path is not None:
+            out[f"{slug} {path}"] = rec
+    return out
+
+
+def scores(records: Iterable[dict[str, Any]], truth: dict[str, Any], outlets: dict[str, str]) -> dict[str, Any]:
+    got = match_records(records, truth, outlets)
+    labelled = {f"{o} {p}": v for o, arts in truth["articles"].items() for p, v in arts.items()}
+    scored = {k: v for k, v in labelled.items() if k in got}
+    id_to_key = {rec["id"]: k for k, rec in got.items()}
+    tp = fp = fn = 0
+    ttp = tfp = tfn = 0
+    for k, v in scored.items():
+        rec = got[k]
+        tp += bool(rec["relevant"]) and v["relevant"]
+        fp += bool(rec["relevant"]) and not v["relevant"]
+        fn += (not rec["relevant"]) and v["relevant"]
+        want, have = set(v["tags"]), set(rec["tags"])
+        ttp, tfp, tfn = ttp + len(want & have), tfp + len(have - want), tfn + len(want - have)
+    dup_truth = {k: (f"{v['duplicate_of']['outlet']} {v['duplicate_of']['path']}" if v["duplicate_of"] else k)
+                 for k, v in scored.items()}
+    dup_got = {k: (id_to_key.get(got[k]["duplicate_of"], got[k]["duplicate_of"]) if got[k]["duplicate_of"] else k)
+               for k in scored}
+    story_truth = {k: v["story"] for k, v in scored.items() if v["relevant"]}
+    story_got = {k: got[k]["story_id"] for k in story_truth}
+    labels = ("negative", "neutral", "positive")
+    f1s = []
+    for lab in labels:
+        rel = [k for k in scored if scored[k]["relevant"]]
+        ltp = sum(got[k]["sentiment"]["label"] == lab and scored[k]["tone"] == lab for k in rel)
+        lfp = sum(got[k]["sentiment"]["label"] == lab and scored[k]["tone"] != lab for k in rel)
+        lfn = sum(got[k]["sentiment"]["label"] != lab and scored[k]["tone"] == lab for k in rel)
+        f1s.append(_f1(ltp, lfp, lfn))
+    return {
+        "labelled": len(labelled), "matched": len(scored),
+        "relevance_f1": round(_f1(tp, fp, fn), 4), "tag_micro_f1": round(_f1(ttp, tfp, tfn), 4),
+        "duplicate_pair_f1": round(pair_f1(dup_truth, dup_got), 4),
+        "story_pair_f1": round(pair_f1(story_truth, story_got), 4),
+        "sentiment_macro_f1": round(sum(f1s) / len(f1s), 4),
+    }
