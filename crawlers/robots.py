@@ -22,11 +22,11 @@ class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
         super().__init__(crawler)
         self.unreachable = set()
 
-    def _disallow_all(self, netloc: str) -> None:
+    def _disallow_all(self, netloc: str, reason: str) -> None:
         self.unreachable.add(netloc)
         spider = self.crawler.spider
         if spider is not None and hasattr(spider, "note_robots_unreachable"):
-            spider.note_robots_unreachable(netloc)
+            spider.note_robots_unreachable(netloc, reason)
         self._resolve(netloc, build_from_crawler(self._parserimpl, self.crawler, DISALLOW_ALL))
 
     def _resolve(self, netloc: str, parser: Any) -> None:
@@ -38,7 +38,7 @@ class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
     async def _parse_robots(self, response: Any, netloc: str, request: Any) -> None:
         if response.status >= 500:
             self._stats.inc_value(f"robotstxt/response_status_count/{response.status}")
-            self._disallow_all(netloc)
+            self._disallow_all(netloc, f"HTTP {response.status}")
             return
         if response.status >= 400:
             self._resolve(netloc, None)  # 4xx: no robots.txt, crawl allowed
@@ -48,4 +48,4 @@ class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
         await super()._parse_robots(response, netloc, request)
 
     def _robots_error(self, exc: Exception, netloc: str) -> None:
-        self._disallow_all(netloc)
+        self._disallow_all(netloc, str(exc) or type(exc).__name__)

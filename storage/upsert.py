@@ -14,7 +14,9 @@ def _insert(conn: Connection, table: Table) -> Any:
 
 def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str],
            update: Sequence[str] | None = None) -> int:
-    """Insert rows; on a key conflict overwrite `update` columns (all non-key ones by default)."""
+    """Insert rows; on a key conflict overwrite `update` columns (all non-key ones by default).
+
+    Returns the rows written (rowcount is unreliable across drivers for upserts)."""
     if not rows:
         return 0
     stmt = _insert(conn, table)
@@ -24,10 +26,13 @@ def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys:
                                           set_={c: stmt.excluded[c] for c in cols})
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
-    return conn.execute(stmt, list(rows)).rowcount or 0
+    conn.execute(stmt, list(rows))
+    return len(rows)
 
 
 def insert_ignore(conn: Connection, table: Table, row: dict[str, Any], keys: Sequence[str]) -> bool:
     """Insert one row unless its key exists; True when this call created it (the race winner)."""
-    stmt = _insert(conn, table).values(**row).on_conflict_do_nothing(index_elements=list(keys))
-    return (conn.execute(stmt).rowcount or 0) == 1
+    # RETURNING, not rowcount: psycopg 3 under SQLAlchemy 2.1 reports -1 for these inserts.
+    stmt = (_insert(conn, table).values(**row).on_conflict_do_nothing(index_elements=list(keys))
+            .returning(table.c[keys[0]]))
+    return conn.execute(stmt).first() is not None

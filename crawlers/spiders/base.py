@@ -71,8 +71,8 @@ class SourceSpider(scrapy.Spider):
             self.health["status"] = "warning"
         self.health["warnings"].append(message)
 
-    def note_robots_unreachable(self, netloc: str) -> None:
-        self.warn(f"robots.txt unreachable on {netloc}: disallowing all for this pass (RFC 9309)")
+    def note_robots_unreachable(self, netloc: str, reason: str) -> None:
+        self.warn(f"robots.txt unreachable on {netloc} ({reason[:200]}): disallowing all for this pass (RFC 9309)")
 
     def count_response(self, response: Any) -> None:
         self.health["requests"] += 1

@@ -1,7 +1,5 @@
-"""Offline "demo newsroom": five invented outlets served on loopback.
-
-Lets `scrutineer demo` and the tests exercise crawling, feeds, sitemaps, robots rules and
-de-duplication against realistic pages without touching the internet.
+"""Offline "demo newsroom": five invented outlets served on loopback, so `scrutineer demo` and the
+tests can exercise crawling, feeds, sitemaps, robots rules and de-duplication without the internet.
 """
 
 from __future__ import annotations

@@ -1,0 +1,199 @@
+"""`python -m bench`: throughput of extraction, collect and process against the bundled demo newsroom.
+
+The machine is shared and noisy, so absolute numbers drift between runs; every figure is measured in
+the same run and reported as a ratio to a bare `trafilatura.extract` loop over the same pages, which
+is the floor our own work sits on. To add a section, write a function `(Context) -> list[Row]` and
+append it to BENCHMARKS (order matters: later sections may use what earlier ones left in the context).
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import trafilatura
+import yaml
+
+from crawlers.extract import extract_article
+from pipelines import collect, process, sources
+from pipelines.newsroom import Newsroom
+from pipelines.settings import PROJECT_DIR, Settings
+
+TRUTH = PROJECT_DIR / "tests" / "data" / "demo_truth.yaml"
+OUTPUT = PROJECT_DIR / "data" / "bench" / "latest.json"
+#: Each extraction loop is repeated until it has done at least this much work, so timer and
+#: scheduler jitter are small next to it.
+MIN_EXTRACT_SECONDS = 2.0
+
+
+@dataclass
+class Row:
+    """One printed line and one JSON record; `detail` goes to the JSON only."""
+
+    key: str
+    metric: str
+    value: float
+    unit: str
+    ratio: float | None
+    note: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Context:
+    """What the sections share: the running newsroom, its pages in memory, and a scratch DB."""
+
+    newsroom: Newsroom
+    pages: list[tuple[str, str]]
+    settings: Settings
+    workdir: Path
+    #: Bare trafilatura pages/s, set by the extraction section; every other ratio divides by it.
+    baseline: float | None = None
+
+    def ratio(self, value: float) -> float | None:
+        return value / self.baseline if self.baseline else None
+
+
+Benchmark = Callable[[Context], list[Row]]
+
+
+def fetch_pages(newsroom: Newsroom) -> list[tuple[str, str]]:
+    """Every crawlable demo article as (url, html), fetched once so extraction timing has no I/O in it."""
+    truth = yaml.safe_load(TRUTH.read_text(encoding="utf-8"))
+    # No proxies: a proxy from the environment must not sit between us and loopback.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    pages = []
+    for slug, articles in truth["articles"].items():
+        for path, meta in articles.items():
+            if meta.get("robots_disallowed"):
+                continue
+            url = newsroom.outlets[slug] + path
+            with opener.open(url, timeout=10) as resp:
+                charset = resp.headers.get_content_charset() or "utf-8"
+                pages.append((url, resp.read().decode(charset)))
+    return pages
+
+
+def _interleaved(pages: list[tuple[str, str]], loops: dict[str, Callable[[str, str], object]]) -> dict[str, float]:
+    """Pages/s for each extractor, alternating whole passes so noise from other tenants hits both alike."""
+    for fn in loops.values():  # warm-up pass: imports, regex compilation, lazy caches
+        for url, html in pages:
+            fn(url, html)
+    spent = dict.fromkeys(loops, 0.0)
+    passes = 0
+    while min(spent.values()) < MIN_EXTRACT_SECONDS:
+        for name, fn in loops.items():
+            start = time.perf_counter()
+            for url, html in pages:
+                fn(url, html)
+            spent[name] += time.perf_counter() - start
+        passes += 1
+    return {name: passes * len(pages) / seconds for name, seconds in spent.items()}
+
+
+def bench_extraction(ctx: Context) -> list[Row]:
+    """Bare trafilatura vs crawlers.extract.extract_article on identical in-memory pages."""
+    rates = _interleaved(ctx.pages, {
+        "bare": lambda url, html: trafilatura.extract(html, url=url),
+        "ours": lambda url, html: extract_article(url, html),
+    })
+    ctx.baseline = rates["bare"]
+    detail = {"pages": len(ctx.pages), "min_seconds_each": MIN_EXTRACT_SECONDS}
+    return [
+        Row("extract_bare", "bare trafilatura.extract", rates["bare"], "pages/s", 1.0,
+            "the baseline: trafilatura alone on the same in-memory pages", detail),
+        Row("extract_ours", "crawlers.extract.extract_article", rates["ours"], "pages/s", ctx.ratio(rates["ours"]),
+            "share of bare speed kept after our metadata, date, language and cleanup work", detail),
+    ]
+
+
+def bench_collect(ctx: Context) -> list[Row]:
+    """A full collect pass into the fresh DB; wall time includes one `scrapy crawl` startup per source."""
+    names, refused = sources.import_file(ctx.settings, ctx.newsroom.write_sources_yaml(ctx.workdir / "sources.yaml"))
+    if refused:
+        raise RuntimeError(f"demo sources refused: {refused}")
+    start = time.perf_counter()
+    results = collect.run(ctx.settings)
+    seconds = time.perf_counter() - start
+    failed = [f"{r.source}: {r.message}" for r in results if r.status == "error"]
+    if failed:
+        raise RuntimeError("collect failed, figures would be meaningless: " + "; ".join(failed))
+    stored = sum(r.new for r in results)
+    rate = stored / seconds
+    return [Row("collect", "collect.run (wall, incl. subprocess startup)", rate, "articles/s", ctx.ratio(rate),
+                f"vs bare extraction; includes {len(names)} `scrapy crawl` subprocess startups "
+                f"({ctx.settings.crawl_parallelism} at a time), robots, feeds and HTTP",
+                {"articles": stored, "seconds": seconds, "sources": len(names),
+                 "crawl_parallelism": ctx.settings.crawl_parallelism})]
+
+
+def bench_process(ctx: Context) -> list[Row]:
+    """process.run over what bench_collect stored: dedupe, enrich, stories."""
+    start = time.perf_counter()
+    counts = process.run(ctx.settings)
+    seconds = time.perf_counter() - start
+    articles = counts["grouped"]  # every pending article ends up in a story, so this is "processed"
+    if not articles:
+        raise RuntimeError(f"process handled no articles ({counts}); did collect run first?")
+    rate = articles / seconds
+    return [Row("process", "process.run (dedupe+enrich+stories)", rate, "articles/s", ctx.ratio(rate),
+                "vs bare extraction; above 1 means processing costs less per article than extracting it",
+                {"articles": articles, "seconds": seconds, **counts})]
+
+
+BENCHMARKS: list[Benchmark] = [bench_extraction, bench_collect, bench_process]
+
+
+def render(rows: list[Row]) -> str:
+    """A fixed-width table; ratios are to the bare extraction baseline."""
+    header = ("metric", "value", "unit", "ratio", "what the ratio means")
+    lines = [(r.metric, f"{r.value:,.1f}", r.unit, "-" if r.ratio is None else f"{r.ratio:.2f}x", r.note)
+             for r in rows]
+    w = [max(len(line[i]) for line in [header, *lines]) for i in range(4)]
+
+    def fmt(c: tuple[str, ...]) -> str:
+        return f"{c[0]:<{w[0]}}  {c[1]:>{w[1]}}  {c[2]:<{w[2]}}  {c[3]:>{w[3]}}  {c[4]}"
+
+    rule = tuple("-" * n for n in [*w, len(header[4])])
+    return "\n".join(fmt(line) for line in [header, rule, *lines])
+
+
+def write_json(rows: list[Row], path: Path = OUTPUT) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
+        "baseline": "extract_bare", "rows": [asdict(r) for r in rows],
+    }
+    path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def main() -> None:
+    # Crawls are subprocesses that read the environment, and the newsroom is on loopback.
+    os.environ["SCRUTINEER_ALLOW_PRIVATE_NETWORKS"] = "1"
+    started = time.perf_counter()
+    rows: list[Row] = []
+    with Newsroom() as newsroom, tempfile.TemporaryDirectory(prefix="scrutineer-bench-") as tmp:
+        workdir = Path(tmp)
+        settings = Settings(db=f"sqlite:///{workdir / 'bench.sqlite'}")
+        ctx = Context(newsroom=newsroom, pages=fetch_pages(newsroom), settings=settings, workdir=workdir)
+        print(f"demo newsroom: {len(newsroom.outlets)} outlets, {len(ctx.pages)} crawlable article pages")
+        for bench in BENCHMARKS:
+            print(f"  running {bench.__name__} ...", flush=True)
+            rows += bench(ctx)
+    print()
+    print(render(rows))
+    print(f"\nwritten {write_json(rows).relative_to(PROJECT_DIR)}; total {time.perf_counter() - started:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
