@@ -305,12 +305,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             parse_week(args.week)
         except BadWeek as exc:
             parser.error(str(exc))
+    from sqlalchemy.exc import SQLAlchemyError
+
     from storage.db import StorageError
 
     try:
         return int(args.func(args))
     except (UserError, StorageError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as exc:  # disk full, database gone, lock timeout: one line, no traceback
+        print(f"{PROG}: database error: {str(exc.orig if hasattr(exc, 'orig') else exc).splitlines()[0]}",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
