@@ -261,7 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     add(sub, "process", cmd_process, "deduplicate, tag, score relevance and sentiment, group stories")
     add(sub, "run", cmd_run, "collect, then process")
 
-    p = add(sub, "digest", cmd_digest, "build the weekly digest(s); --send delivers at most once per subscriber and week")
+    p = add(sub, "digest", cmd_digest,
+            "build the weekly digest(s); --send delivers at most once per subscriber and week")
     p.add_argument("--week", help="ISO week like 2026-W47 (default: the last complete week, Europe/London)")
     p.add_argument("--subscriber", metavar="EMAIL")
     p.add_argument("--out", metavar="DIR", help="write .html, .txt and .eml files here")

@@ -70,7 +70,8 @@ def find_duplicates(rows: list[dict[str, Any]], pending_ids: set[str]) -> dict[s
         else:
             sh = shingles(body)
             for other, other_sh in originals:
-                if abs(other["published_at"] - row["published_at"]) <= WINDOW and containment(sh, other_sh) >= NEAR_DUPLICATE:
+                near = abs(other["published_at"] - row["published_at"]) <= WINDOW
+                if near and containment(sh, other_sh) >= NEAR_DUPLICATE:
                     dup = other["id"]
                     break
         if rid not in pending_ids:

@@ -26,7 +26,8 @@ def record(row: dict[str, Any], tags: list[str]) -> dict[str, Any]:
     }
 
 
-def records(settings: Settings, since: datetime | None = None, until: datetime | None = None) -> Iterator[dict[str, Any]]:
+def records(settings: Settings, since: datetime | None = None,
+            until: datetime | None = None) -> Iterator[dict[str, Any]]:
     with read(get_engine(settings.db)) as conn:
         batch: list[dict[str, Any]] = []
         for row in store.all_articles(conn, since=since, until=until):

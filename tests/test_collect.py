@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import export_records
 from pytest_httpserver import HTTPServer
 
-from conftest import export_records
 from pipelines import collect, sources
 from pipelines.cli import main
 from pipelines.settings import Settings

@@ -49,11 +49,11 @@ def test_dagbag_has_no_import_errors_and_follows_house_rules(tmp_path: Path) -> 
     probe = """
 import json
 from airflow.models.dagbag import DagBag
-bag = DagBag(dag_folder=%r)
+bag = DagBag(dag_folder=DAG_FOLDER)
 print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()},
                   "dags": {d.dag_id: {"tags": sorted(d.tags), "doc": bool(d.doc_md),
                                       "retries": [t.retries for t in d.tasks]} for d in bag.dags.values()}}))
-""" % str(ROOT / "dags")
+""".replace("DAG_FOLDER", repr(str(ROOT / "dags")))
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=_airflow_env(tmp_path),
                          check=True, timeout=180)
     report = json.loads(out.stdout.strip().splitlines()[-1])

@@ -11,6 +11,7 @@ import pytest
 
 from pipelines import digest, subscribers
 from pipelines.cli import main
+from pipelines.errors import UserError
 from pipelines.evaluate import match_records
 from pipelines.smtp_sink import SmtpSink
 
@@ -90,7 +91,7 @@ def test_hostile_titles_are_escaped_and_headers_cannot_be_injected(sqlite_url: s
                                       published_at=datetime(2026, 11, 18, 10, tzinfo=timezone.utc))])
     process.run(settings)
     subscribers.add(settings, "reader@example.org", "analyst", name='Ann "Q", Smith')
-    with pytest.raises(Exception):
+    with pytest.raises(UserError):
         subscribers.add(settings, "evil@x.test\r\nBcc: other@x.test", "analyst")
     report = digest.run(settings, week=WEEK, out=tmp_path)
     html = report.digests[0].html

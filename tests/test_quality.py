@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from conftest import export_records
+
 from pipelines.evaluate import scores
 
 FLOORS = {
