@@ -13,6 +13,11 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_URL_LENGTH = 2083
 
 
+def _without_tracking(query: str) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in parse_qsl(query, keep_blank_values=True)
+            if not (k.lower().startswith(TRACKING_PREFIXES) or k.lower() in TRACKING_KEYS)]
+
+
 def canonicalize(url: str, base: str | None = None) -> str:
     """Lower-case scheme and host, drop default port, fragment, tracking parameters and a
     trailing slash, sort the remaining query (w3lib-style), percent-encode safely."""
@@ -26,12 +31,17 @@ def canonicalize(url: str, base: str | None = None) -> str:
         host = f"[{host}]"
     port = parts.port
     netloc = host if port is None or DEFAULT_PORTS.get(scheme) == port else f"{host}:{port}"
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-             if not (k.lower().startswith(TRACKING_PREFIXES) or k.lower() in TRACKING_KEYS)]
+    query = _without_tracking(parts.query)
     path = parts.path or "/"
     if len(path) > 1 and path.endswith("/"):
         path = path.rstrip("/") or "/"
     return urlunsplit((scheme, netloc, path, urlencode(sorted(query)), ""))
+
+
+def strip_tracking(url: str) -> str:
+    """The URL as fetched, minus tracking parameters and fragment: what readers are linked to."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(_without_tracking(parts.query)), ""))
 
 
 def same_site(a: str, b: str) -> bool:

@@ -27,6 +27,7 @@ def test_demo_collected_once_robots_obeyed(collected: dict[str, Any], newsroom: 
     recs = export_records(collected["settings"])
     urls = [r["canonical_url"] for r in recs]
     assert len(urls) == len(set(urls))  # URL variants (utm, #comments) became one article
+    assert not [r["url"] for r in recs if "utm_" in r["url"]]  # and readers get links without tracking
     fetchable = [(o, p) for o, arts in truth["articles"].items() for p, v in arts.items() if not v["robots_disallowed"]]
     stored_paths = {(u.split("/", 3)[-1]) for u in urls}
     for outlet, path in fetchable:

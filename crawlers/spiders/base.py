@@ -17,6 +17,7 @@ from twisted.python.failure import Failure
 from crawlers.dates import plausible
 from crawlers.extract import extract_article
 from crawlers.netpolicy import NonPublicAddress
+from crawlers.urls import strip_tracking
 from pipelines.settings import Settings
 from storage import sources as source_store
 from storage.article import Article, normalise_text
@@ -90,7 +91,7 @@ class SourceSpider(scrapy.Spider):
         # Feed date first (issue 3): the publisher's own feed is the most deliberate statement.
         published, flag = plausible(listed_date or fields["published_at"], now)
         art = Article(
-            url=response.url, canonical_url=fields["canonical_url"], source=self.source["name"],
+            url=strip_tracking(response.url), canonical_url=fields["canonical_url"], source=self.source["name"],
             title=fields["title"] or (fallback.title if fallback else ""),
             text=fields["text"], summary=fallback.summary if fallback else "",
             published_at=published, published_flag=flag, authors=fields["authors"]

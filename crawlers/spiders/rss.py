@@ -16,7 +16,7 @@ from twisted.python.failure import Failure
 
 from crawlers.dates import from_struct
 from crawlers.spiders.base import SourceSpider, describe_failure
-from crawlers.urls import MAX_URL_LENGTH, canonicalize
+from crawlers.urls import MAX_URL_LENGTH, canonicalize, strip_tracking
 from storage.article import Article
 from storage.articles import known_urls
 from storage.db import read
@@ -72,11 +72,17 @@ class FeedSpider(SourceSpider):
         if len(feed.entries) > limit:
             self.warn(f"feed has {len(feed.entries)} entries; only the first {limit} were read")
         follow = self.source["options"].get("follow_links", True)
-        candidates: list[tuple[Article, str | None]] = []
+        # One request per article: entries listing the same page under URL variants (utm_*,
+        # #comments) collapse to the shortest link, so the page is fetched once, without tracking.
+        by_identity: dict[str, tuple[Article, str | None]] = {}
         for entry in feed.entries[:limit]:
             art, link = self._entry_article(entry, response.url)
-            if art is not None:
-                candidates.append((art, link))
+            if art is None:
+                continue
+            kept = by_identity.get(art.canonical_url)
+            if kept is None or (link and (not kept[1] or len(link) < len(kept[1]))):
+                by_identity[art.canonical_url] = (art, link)
+        candidates = list(by_identity.values())
         with read(self.engine) as conn:
             known = known_urls(conn, [a.canonical_url for a, _ in candidates])
         for art, link in candidates:
@@ -104,7 +110,8 @@ class FeedSpider(SourceSpider):
         content = entry.get("content") or []
         summary = (content[0].get("value") if content else "") or entry.get("summary", "")
         authors = [a.get("name", "") for a in entry.get("authors", []) if a.get("name")]
-        art = self.summary_article(url=page_link or self.source["url"], canonical_url=identity,
+        # Until the page is fetched (and its final URL known), link readers to it without tracking.
+        art = self.summary_article(url=identity if page_link else self.source["url"], canonical_url=identity,
                                    title=entry.get("title", ""), summary=_plain(summary),
                                    published=published, authors=authors, guid=guid)
         art.published_flag = art.published_flag if published or not entry.get("published") else "unparseable"
@@ -114,7 +121,7 @@ class FeedSpider(SourceSpider):
         listed = fallback.published_at if fallback.published_flag is None else None
         art = self.article_from_page(response, fallback=fallback, listed_date=listed)
         if art.extraction == "no-text" and fallback.summary:
-            fallback.url = response.url
+            fallback.url = strip_tracking(response.url)
             return fallback
         return art
 
