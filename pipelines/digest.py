@@ -10,7 +10,7 @@ import hashlib
 import re
 import smtplib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader
 
 from pipelines import sentiment, weeks
 from pipelines.settings import PACKAGE_DIR, Settings
@@ -52,28 +52,26 @@ class WeekData:
     stories: list[dict[str, Any]]
     figures: dict[str, int]
     health: list[dict[str, Any]] = field(default_factory=list)
+    coverage: dict[str, Any] = field(default_factory=dict)
+    #: slug -> mean stance polarity per week, oldest first, for the last TREND_WEEKS weeks
+    trend: dict[str, list[float | None]] = field(default_factory=dict)
+    trend_weeks: list[str] = field(default_factory=list)
+
+
+TREND_WEEKS = 8
 
 
 def _figures(rows: list[dict[str, Any]]) -> dict[str, int]:
-    rel = [r for r in rows if r["relevant"] and not r["duplicate_of"]]
+    rel = [r for r in rows if r["relevant"] and not r["duplicate_of"] and r["extraction"] != "no-text"]
     return {"articles": len(rel), "stories": len({r["story_id"] for r in rel}),
-            "outlets": len({r["source"] for r in rows if r["relevant"]})}
+            "outlets": len({r["source"] for r in rel})}
 
 
-def gather(settings: Settings, week: str) -> WeekData:
-    """Stories of the week (relevant, one entry per story, copies folded in) and figures."""
-    start, end = weeks.window(week)
-    prev_start, prev_end = weeks.window(weeks.previous(week))
-    tax = load_taxonomy(settings.taxonomy)
-    engine = get_engine(settings.db)
-    with read(engine) as conn:
-        rows = store.week_articles(conn, start, end)
-        prev = store.week_articles(conn, prev_start, prev_end)
-        tags = store.tags_for(conn, [r["id"] for r in rows])
-        health = source_store.health(conn)
-        registry = source_store.list_sources(conn)
+def _stories(rows: list[dict[str, Any]], tags: dict[str, list[dict[str, Any]]], tax: Any,
+             week_start: datetime, known_stories: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     by_story: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
+        # Pages with no article text never become an (empty) digest item (T18).
         if r["relevant"] and r["extraction"] != "no-text":
             by_story.setdefault(r["story_id"] or r["id"], []).append(r)
     stories = []
@@ -89,21 +87,80 @@ def gather(settings: Settings, week: str) -> WeekData:
             if m["source"] in seen:
                 continue
             seen.add(m["source"])
-            outlets.append({"source": clean(m["source"], 80), "link": safe_link(m["url"])})
+            outlets.append({"source": clean(m["source"], 80), "link": safe_link(m["url"]),
+                            "summary_only": m["extraction"] == "feed-summary"})
+        story_row = known_stories.get(sid)
+        first_seen = min(m["published_at"] for m in members)
+        if story_row is not None:
+            first_seen = min(first_seen, story_row["first_seen_at"])
+        relevance = max(m["relevance"] or 0 for m in members)
         stories.append({
             "id": sid, "headline": clean(originals[0]["title"] or lead["title"]),
             "link": safe_link(originals[0]["url"]),
-            "first_seen": min(m["published_at"] for m in members).astimezone(weeks.LONDON).strftime("%a %d %b %H:%M"),
+            "first_seen": first_seen.astimezone(weeks.LONDON).strftime("%a %d %b %H:%M"),
+            "continuing": first_seen < week_start,
             "outlets": outlets, "slugs": sorted(story_tags),
             "tags": [tax.tags[s].label for s in sorted(story_tags) if s in tax.tags],
-            "tag_rows": story_tags, "relevance": max(m["relevance"] or 0 for m in members),
+            "tag_rows": story_tags, "relevance": relevance,
             "reason": clean(lead["relevance_reason"] or "", 200),
-            "weight": len(outlets) * 2 + len(members) + max(m["relevance"] or 0 for m in members),
+            "weight": len(outlets) * 2 + len(members) + relevance,
         })
     stories.sort(key=lambda s: (-s["weight"], s["headline"]))
+    return stories
+
+
+def _coverage(rows: list[dict[str, Any]], fetches: list[dict[str, Any]],
+              registry: list[dict[str, Any]]) -> dict[str, Any]:
+    """Which sources failed (last fetch an error) or went silent (nothing published this week that
+    we saw), and which items could only be read from their feed summary."""
+    last = {f["source"]: f for f in fetches}
+    seen = {r["source"] for r in rows}
+    failing, silent = [], []
+    for src in registry:
+        if src["status"] != "active":
+            continue
+        f = last.get(src["name"])
+        if f is not None and f["status"] == "error":
+            failing.append({"name": src["name"], "why": clean(f["message"] or "error", 160)})
+        elif src["name"] not in seen:
+            silent.append({"name": src["name"], "why": "no items published this week"
+                           if f is not None else "not collected since the week began"})
+    summary_only = [{"title": clean(r["title"], 160), "source": clean(r["source"], 80), "link": safe_link(r["url"])}
+                    for r in rows if r["relevant"] and r["extraction"] == "feed-summary" and not r["duplicate_of"]]
+    return {"failing": failing, "silent": silent, "summary_only": summary_only}
+
+
+def _trend(conn: Any, week: str, slugs: list[str]) -> tuple[list[str], dict[str, list[float | None]]]:
+    names = [week]
+    for _ in range(TREND_WEEKS - 1):
+        names.insert(0, weeks.previous(names[0]))
+    start, end = weeks.window(names[0])[0], weeks.window(week)[1]
+    sums: dict[tuple[str, str], list[float]] = {}
+    for published, slug, polarity in store.tag_polarities(conn, start, end, slugs):
+        sums.setdefault((slug, weeks.week_of(published)), []).append(polarity)
+    trend = {slug: [round(sum(v) / len(v), 3) if (v := sums.get((slug, w))) else None for w in names]
+             for slug in slugs}
+    return names, trend
+
+
+def gather(settings: Settings, week: str) -> WeekData:
+    """Everything a digest of `week` can show, computed once for all subscribers."""
+    start, end = weeks.window(week)
+    prev_start, prev_end = weeks.window(weeks.previous(week))
+    tax = load_taxonomy(settings.taxonomy)
+    engine = get_engine(settings.db)
+    with read(engine) as conn:
+        rows = store.week_articles(conn, start, end)
+        prev = store.week_articles(conn, prev_start, prev_end)
+        tags = store.tags_for(conn, [r["id"] for r in rows])
+        known = store.stories_by_id(conn, sorted({r["story_id"] for r in rows if r["story_id"]}))
+        health = source_store.health(conn)
+        registry = source_store.list_sources(conn)
+        # Fetches up to a week after the week ends still saw its articles (late collection, backfill).
+        fetches = source_store.fetches_between(conn, start, end + timedelta(days=7))
+        trend_weeks, trend = _trend(conn, week, sorted(tax.tags))
     figures = _figures(rows)
-    before = _figures(prev)
-    figures.update({f"prev_{k}": v for k, v in before.items()})
+    figures.update({f"prev_{k}": v for k, v in _figures(prev).items()})
     states = []
     for src in registry:
         h = health.get(src["name"], {})
@@ -113,7 +170,8 @@ def gather(settings: Settings, week: str) -> WeekData:
         elif src["status"] != "active":
             state = src["status"]
         states.append({"name": src["name"], "state": state, "items_7d": h.get("items_7d", 0)})
-    return WeekData(week=week, stories=stories, figures=figures, health=states)
+    return WeekData(week=week, stories=_stories(rows, tags, tax, start, known), figures=figures, health=states,
+                    coverage=_coverage(rows, fetches, registry), trend=trend, trend_weeks=trend_weeks)
 
 
 def _change(now: int, before: int) -> str:
@@ -144,14 +202,37 @@ def _templates() -> Environment:
     global _env
     if _env is None:
         _env = Environment(loader=FileSystemLoader(PACKAGE_DIR / "templates"),
-                           autoescape=select_autoescape(["html", "j2"], default_for_string=True),
+                           # HTML templates escape every value; the text/plain part must not.
+                           autoescape=lambda name: bool(name and name.endswith(".html.j2")),
                            trim_blocks=False, lstrip_blocks=False)
     return _env
+
+
+CHART_CID = "sentiment-chart@scrutineer.invalid"
+CHART_TOPICS = 4
+
+
+def _chart(settings: Settings, data: WeekData, slugs: list[str]) -> tuple[bytes | None, list[dict[str, Any]]]:
+    """The sentiment-by-topic PNG and its text alternative (one row per topic)."""
+    from pipelines.chart import PALETTE, line_chart
+
+    tax = load_taxonomy(settings.taxonomy)
+    chosen = [s for s in slugs if any(v is not None for v in data.trend.get(s, []))][:CHART_TOPICS]
+    if not chosen:
+        return None, []
+    legend = []
+    for i, slug in enumerate(chosen):
+        values = data.trend[slug]
+        r, g, b = PALETTE[i % len(PALETTE)]
+        legend.append({"label": tax.tags[slug].label, "color": f"#{r:02x}{g:02x}{b:02x}",
+                       "values": ["–" if v is None else f"{v:+.2f}" for v in values]})
+    return line_chart([data.trend[s] for s in chosen]), legend
 
 
 def render(settings: Settings, data: WeekData, subscriber: dict[str, Any]) -> Digest:
     profiles = load_profiles(settings)
     profile = profiles.get(subscriber.get("profile") or "analyst", profiles["analyst"])
+    tax = load_taxonomy(settings.taxonomy)
     topics = list(subscriber.get("topics") or [])
     wanted = set(topics or profile.get("topics") or [])
     chosen = []
@@ -163,44 +244,49 @@ def render(settings: Settings, data: WeekData, subscriber: dict[str, Any]) -> Di
         for slug in profile.get("stance", []):
             t = s["tag_rows"].get(slug)
             if t and t.get("polarity") is not None:
-                stance.append({"label": load_taxonomy(settings.taxonomy).tags[slug].label,
-                               "tone": sentiment.label(t["polarity"]), "evidence": clean(t["evidence"], 280)})
-        why = ", ".join(matched) if matched else "all relevant stories"
+                stance.append({"label": tax.tags[slug].label, "tone": sentiment.label(t["polarity"]),
+                               "evidence": clean(t["evidence"], 280)})
+        why = ", ".join(tax.tags[m].label for m in matched if m in tax.tags) if matched else "all relevant stories"
         chosen.append({**s, "stance": stance[:3], "why": why})
         if len(chosen) >= MAX_STORIES:
             break
+    tenders = [s for s in data.stories if "procurement" in s["slugs"]][:10] if profile.get("tenders") else []
+    chart_png, legend = _chart(settings, data, topics or list(profile.get("stance", [])))
     f = data.figures
     start, end = weeks.window(data.week)
     period = (f"{start.astimezone(weeks.LONDON):%a %d %b %Y} to "
               f"{end.astimezone(weeks.LONDON):%a %d %b %Y}, Europe/London")
     token = subscriber.get("token") or ""
     unsubscribe_url = f"{settings.public_url.rstrip('/')}/unsubscribe/{token}"
+    lead = f": {chosen[0]['headline']}" if chosen else ""
+    subject = clean(f"Scrutineer {data.week}, {len(chosen)} stories{lead}", 200)
     ctx = {
-        "subject": "", "week": data.week, "period": period, "stories": chosen,
+        "subject": subject, "week": data.week, "period": period, "stories": chosen, "tenders": tenders,
         "profile_label": profile.get("label", "Digest"), "topics": topics,
         "figures": {"stories": f["stories"], "articles": f["articles"], "outlets": f["outlets"],
                     "stories_change": _change(f["stories"], f["prev_stories"]),
                     "articles_change": _change(f["articles"], f["prev_articles"]),
                     "outlets_change": _change(f["outlets"], f["prev_outlets"])},
-        "health": data.health if profile.get("health") else [],
+        "chart_cid": CHART_CID if chart_png else None, "legend": legend, "trend_weeks": data.trend_weeks,
+        "coverage": data.coverage, "health": data.health if profile.get("health") else [],
         "unsubscribe_url": unsubscribe_url,
     }
-    lead = f": {chosen[0]['headline']}" if chosen else ""
-    subject = clean(f"Scrutineer {data.week}, {len(chosen)} stories{lead}", 200)
-    ctx["subject"] = subject
     html = _templates().get_template("digest.html.j2").render(ctx)
     text = _templates().get_template("digest.txt.j2").render(ctx)
     msg = EmailMessage(policy=SMTP)
     msg["Subject"] = subject
     msg["From"] = settings.mail_from
-    name = clean(subscriber.get("name") or "", 100)
-    msg["To"] = Address(display_name=name, addr_spec=subscriber["email"])
+    msg["To"] = Address(display_name=clean(subscriber.get("name") or "", 100), addr_spec=subscriber["email"])
     msg["Date"] = format_datetime(datetime.now(timezone.utc))
     msg["Message-ID"] = message_id(subscriber["email"], data.week)
     msg["List-Unsubscribe"] = f"<{unsubscribe_url}>, <mailto:{settings.unsubscribe_mailto}?subject=unsubscribe-{token}>"
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
+    if chart_png:
+        # RFC 2387 multipart/related inside the HTML alternative; the image travels with the mail.
+        msg.get_payload()[1].add_related(chart_png, maintype="image", subtype="png", cid=f"<{CHART_CID}>",
+                                         filename="sentiment.png", disposition="inline")
     return Digest(subscriber["email"], data.week, subject, html, text, msg, len(chosen))
 
 

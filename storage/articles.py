@@ -158,3 +158,18 @@ def count_by_source_since(conn: Connection, since: datetime) -> dict[str, int]:
     rows = conn.execute(select(articles.c.source, func.count()).where(articles.c.first_seen_at >= since)
                         .group_by(articles.c.source))
     return {r[0]: r[1] for r in rows}
+
+
+def tag_polarities(conn: Connection, start: datetime, end: datetime,
+                   slugs: Sequence[str]) -> list[tuple[datetime, str, float]]:
+    """(published_at, slug, stance polarity) of relevant original articles in [start, end)."""
+    if not slugs:
+        return []
+    rows = conn.execute(
+        select(articles.c.published_at, article_tags.c.slug, article_tags.c.polarity)
+        .join(article_tags, article_tags.c.article_id == articles.c.id)
+        .where(articles.c.published_at >= start, articles.c.published_at < end, articles.c.relevant.is_(True),
+               articles.c.duplicate_of.is_(None), article_tags.c.slug.in_(list(slugs)),
+               article_tags.c.polarity.is_not(None))
+    )
+    return [(r[0], r[1], r[2]) for r in rows]

@@ -85,3 +85,10 @@ def fetch_history(conn: Connection, name: str, limit: int = 20) -> list[dict[str
     rows = conn.execute(select(fetch_log).where(fetch_log.c.source == name)
                         .order_by(fetch_log.c.id.desc()).limit(limit))
     return [dict(r._mapping) for r in rows]
+
+
+def fetches_between(conn: Connection, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Every fetch-log line in [start, end), oldest first (the digest's coverage statement)."""
+    rows = conn.execute(select(fetch_log).where(fetch_log.c.finished_at >= start, fetch_log.c.finished_at < end)
+                        .order_by(fetch_log.c.id))
+    return [dict(r._mapping) for r in rows]
