@@ -177,6 +177,18 @@ def cmd_unsubscribe(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_unsubscribe_server(args: argparse.Namespace) -> int:
+    from pipelines.unsubscribe import server
+
+    httpd = server(_settings(args), args.host, args.port)
+    print(f"one-click unsubscribe endpoint on http://{args.host}:{httpd.server_address[1]}/unsubscribe/TOKEN")
+    try:
+        httpd.serve_forever()
+    finally:
+        httpd.server_close()
+    return 0
+
+
 def _day(value: str) -> datetime:
     try:
         return datetime.combine(date.fromisoformat(value), time(0), timezone.utc)
@@ -281,6 +293,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add(sub, "unsubscribe", cmd_unsubscribe, "unsubscribe by the token in a digest's List-Unsubscribe link")
     p.add_argument("token")
+
+    p = add(sub, "unsubscribe-server", cmd_unsubscribe_server,
+            "serve the one-click unsubscribe endpoint (RFC 8058; put it behind HTTPS)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
 
     p = add(sub, "export", cmd_export, "one JSON object per stored article on stdout")
     p.add_argument("--format", choices=["jsonl"], required=True)

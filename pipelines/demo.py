@@ -19,6 +19,7 @@ DEMO_WEEK = "2026-W47"
 DEMO_SUBSCRIBERS = (
     ("rights@demo.scrutineer.invalid", "rights", "Civic Rights Network"),
     ("vendor@demo.scrutineer.invalid", "vendor", "Northgate Analytics bids team"),
+    ("analyst@demo.scrutineer.invalid", "analyst", "Scrutineer desk"),
 )
 
 
@@ -54,7 +55,7 @@ def run(out: Path, db: str | None = None) -> dict[str, int]:
     }
     print(f"demo finished in {time.monotonic() - started:.1f} s: " + ", ".join(f"{k} {v}" for k, v in summary.items()))
     print(f"  database: {db}")
-    print(f"  digests:  {out / 'digest'}")
+    print(f"  digests:  {out / 'digest'} (archive: {digest.archive_dir(settings) / 'index.html'})")
     print(f"  outbox:   {outbox} ({len(sink.messages)} messages)")
     print(f"  export:   scrutineer export --format jsonl --db {db}")
     return summary

@@ -7,7 +7,10 @@ are emitted only for http(s) article URLs.
 from __future__ import annotations
 
 import hashlib
+import html
+import os
 import re
+import signal
 import smtplib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -20,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader
+from sqlalchemy.engine import make_url
 
 from pipelines import sentiment, weeks
 from pipelines.settings import PACKAGE_DIR, Settings
@@ -338,11 +342,14 @@ def run(settings: Settings, week: str | None = None, subscriber: str | None = No
     if out is not None:
         for d in report.digests:
             report.files.extend(write_files(d, out))
+    archive(settings, report)
     if send and report.digests:
         cfg = mailer.parse_smtp_url(settings.smtp_url)
         smtp = mailer.connect(cfg)
         try:
-            for d in report.digests:
+            for i, d in enumerate(report.digests):
+                if os.environ.get("SCRUTINEER_TEST_FAULT") == f"mid_batch:{i}":
+                    os.kill(os.getpid(), signal.SIGKILL)
                 report.outcomes.append(mailer.deliver(engine, smtp, d.email, week, d.message,
                                                       message_id(d.email, week), _envelope_from(settings)))
         finally:
@@ -351,6 +358,33 @@ def run(settings: Settings, week: str | None = None, subscriber: str | None = No
             except (OSError, smtplib.SMTPException):
                 pass
     return report
+
+
+def archive_dir(settings: Settings) -> Path:
+    """Beside a SQLite database (so a test's or the demo's archive stays with its data), else data/."""
+    if settings.archive_dir is not None:
+        return settings.archive_dir
+    url = make_url(settings.db)
+    if url.drivername.startswith("sqlite") and url.database and url.database != ":memory:":
+        return Path(url.database).resolve().parent / "archive"
+    return Path("data") / "archive"
+
+
+def archive(settings: Settings, report: DigestReport) -> Path:
+    """Keep every digest built, by week, with an index page linking them (newest first)."""
+    root = archive_dir(settings)
+    for d in report.digests:
+        write_files(d, root / report.week)
+    weeks_built = sorted((p for p in root.iterdir() if p.is_dir()), reverse=True)
+    items = []
+    for folder in weeks_built:
+        links = " ".join(f'<a href="{html.escape(folder.name)}/{html.escape(f.name)}">{html.escape(f.stem)}</a>'
+                         for f in sorted(folder.glob("*.html")))
+        items.append(f"<li><strong>{html.escape(folder.name)}</strong> {links}</li>")
+    (root / "index.html").write_text(
+        "<!DOCTYPE html><meta charset=utf-8><title>Scrutineer digest archive</title>"
+        f"<h1>Scrutineer digest archive</h1><ul>{''.join(items)}</ul>\n", encoding="utf-8")
+    return root
 
 
 def _envelope_from(settings: Settings) -> str:

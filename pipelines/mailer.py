@@ -9,9 +9,11 @@ downgraded (CPython #91826: smtplib's starttls() does not verify by default).
 from __future__ import annotations
 
 import os
+import signal
 import smtplib
 import ssl
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from email.message import EmailMessage
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -20,6 +22,9 @@ from storage import people
 from storage.db import Engine, write
 
 TIMEOUT_S = 30
+#: A "sending" row younger than this belongs to a send still in progress (another process):
+#: skip it quietly. Older ones are outcomes nobody knows, reported as such. Never resent either way.
+IN_FLIGHT_S = 600
 
 
 @dataclass
@@ -87,10 +92,12 @@ def deliver(engine: Engine, smtp: smtplib.SMTP, email: str, week: str, message: 
     if not row["claimed"]:
         status = row["status"]
         if status == "sending":
+            age = (datetime.now(timezone.utc) - row["updated_at"]).total_seconds()
+            if age < IN_FLIGHT_S:
+                return Outcome(email, "skipped-in-progress", "another send is delivering it now")
             return Outcome(email, "unknown", "an earlier send's outcome is unknown; not resent (check the mailbox)")
         return Outcome(email, "skipped-" + status, f"already {status}")
-    if os.environ.get("SCRUTINEER_TEST_FAULT") == "before_data":
-        os.kill(os.getpid(), 9)
+    _fault("before_data")
     try:
         smtp.send_message(message, from_addr=mail_from, to_addrs=[email])
     except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
@@ -104,8 +111,13 @@ def deliver(engine: Engine, smtp: smtplib.SMTP, email: str, week: str, message: 
     except (OSError, smtplib.SMTPException) as exc:
         # The server may or may not have the message: leave "sending" (unknown), never auto-resend.
         return Outcome(email, "unknown", f"connection lost during send: {exc}")
-    if os.environ.get("SCRUTINEER_TEST_FAULT") == "after_smtp_250":
-        os.kill(os.getpid(), 9)
+    _fault("after_smtp_250")
     with write(engine) as conn:
         people.finish_delivery(conn, email, week, "sent")
     return Outcome(email, "sent")
+
+
+def _fault(point: str) -> None:
+    """Crash tests name a fault point in SCRUTINEER_TEST_FAULT; the process dies there (SIGKILL)."""
+    if os.environ.get("SCRUTINEER_TEST_FAULT") == point:
+        os.kill(os.getpid(), signal.SIGKILL)

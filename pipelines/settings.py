@@ -29,7 +29,8 @@ class Settings(BaseSettings):
     user_agent: str = "ScrutineerBot/0.1 (+https://scrutineer.invalid/bot)"
     taxonomy: Path = PACKAGE_DIR / "taxonomy.yaml"
     profiles: Path = PACKAGE_DIR / "profiles.yaml"
-    data_dir: Path = Path("data")
+    #: Where every built digest is kept; default: beside the SQLite file, else data/archive.
+    archive_dir: Path | None = None
     #: Crawl bounds: one source's crawl subprocess is killed after this many seconds.
     crawl_timeout_s: float = 300.0
     crawl_parallelism: int = 4

@@ -37,10 +37,11 @@ def set_subscriber_status(conn: Connection, *, email: str | None = None, token: 
                           status: str) -> str | None:
     """Set the status by email or token; returns the email it applied to (None when unknown)."""
     cond = subscribers.c.email == email if email is not None else subscribers.c.token == token
-    row = conn.execute(select(subscribers.c.email).where(cond)).first()
+    row = conn.execute(select(subscribers.c.email, subscribers.c.status).where(cond)).first()
     if row is None:
         return None
-    conn.execute(update(subscribers).where(cond).values(status=status))
+    if not (row.status == "removed" and status == "unsubscribed"):  # removal outranks unsubscribing
+        conn.execute(update(subscribers).where(cond).values(status=status))
     return str(row.email)
 
 

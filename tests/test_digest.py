@@ -28,6 +28,7 @@ def test_out_writes_multipart_digest_per_subscriber(collected: dict[str, Any], t
     assert main(["digest", "--week", WEEK, "--out", str(tmp_path), "--db", settings.db]) == 0
     emls = sorted(tmp_path.glob("*.eml"))
     assert len(emls) == 2 and len(list(tmp_path.glob("*.html"))) == 2 and len(list(tmp_path.glob("*.txt"))) == 2
+    assert (Path(settings.db.removeprefix("sqlite:///")).parent / "archive" / "index.html").exists()
     from conftest import export_records
 
     got = match_records(export_records(settings), truth, newsroom.outlets)
