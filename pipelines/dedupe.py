@@ -31,7 +31,9 @@ def url_key(url: str) -> str:
     parts = urlsplit(url)
     host = (parts.hostname or "").removeprefix("www.")
     port = f":{parts.port}" if parts.port else ""
-    return f"{host}{port}{parts.path.rstrip('/')}?{parts.query}"
+    # A fragment survives canonicalisation only in the identity of a link-less feed entry
+    # (feed URL + "#" + guid), where it is what tells the entries apart.
+    return f"{host}{port}{parts.path.rstrip('/')}?{parts.query}#{parts.fragment}"
 
 
 def shingles(text: str) -> set[int]:

@@ -50,6 +50,12 @@ def safe_link(url: str | None) -> str | None:
     return url if parts.scheme in ("http", "https") and parts.hostname else None
 
 
+def article_link(row: dict[str, Any]) -> str | None:
+    """The article's own page; None for a feed entry that had no usable link (its identity is
+    feed URL + "#" + guid, and linking readers to the feed would be no help)."""
+    return None if "#" in row["canonical_url"] else safe_link(row["url"])
+
+
 @dataclass
 class WeekData:
     week: str
@@ -91,7 +97,7 @@ def _stories(rows: list[dict[str, Any]], tags: dict[str, list[dict[str, Any]]], 
             if m["source"] in seen:
                 continue
             seen.add(m["source"])
-            outlets.append({"source": clean(m["source"], 80), "link": safe_link(m["url"]),
+            outlets.append({"source": clean(m["source"], 80), "link": article_link(m),
                             "summary_only": m["extraction"] == "feed-summary"})
         story_row = known_stories.get(sid)
         first_seen = min(m["published_at"] for m in members)
@@ -100,7 +106,7 @@ def _stories(rows: list[dict[str, Any]], tags: dict[str, list[dict[str, Any]]], 
         relevance = max(m["relevance"] or 0 for m in members)
         stories.append({
             "id": sid, "headline": clean(originals[0]["title"] or lead["title"]),
-            "link": safe_link(originals[0]["url"]),
+            "link": article_link(originals[0]),
             "first_seen": first_seen.astimezone(weeks.LONDON).strftime("%a %d %b %H:%M"),
             "continuing": first_seen < week_start,
             "outlets": outlets, "slugs": sorted(story_tags),
@@ -129,7 +135,7 @@ def _coverage(rows: list[dict[str, Any]], fetches: list[dict[str, Any]],
         elif src["name"] not in seen:
             silent.append({"name": src["name"], "why": "no items published this week"
                            if f is not None else "not collected since the week began"})
-    summary_only = [{"title": clean(r["title"], 160), "source": clean(r["source"], 80), "link": safe_link(r["url"])}
+    summary_only = [{"title": clean(r["title"], 160), "source": clean(r["source"], 80), "link": article_link(r)}
                     for r in rows if r["relevant"] and r["extraction"] == "feed-summary" and not r["duplicate_of"]]
     return {"failing": failing, "silent": silent, "summary_only": summary_only}
 
@@ -300,8 +306,8 @@ def file_stem(email: str, week: str) -> str:
 
 def write_files(digest: Digest, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
-    stem = out / file_stem(digest.email, digest.week)
-    paths = [stem.with_suffix(".html"), stem.with_suffix(".txt"), stem.with_suffix(".eml")]
+    stem = file_stem(digest.email, digest.week)
+    paths = [out / f"{stem}.html", out / f"{stem}.txt", out / f"{stem}.eml"]
     paths[0].write_text(digest.html, encoding="utf-8")
     paths[1].write_text(digest.text, encoding="utf-8")
     paths[2].write_bytes(digest.message.as_bytes())
