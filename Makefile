@@ -7,7 +7,7 @@ export AIRFLOW_HOME ?= $(CURDIR)/data/airflow
 export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 
-.PHONY: demo test bench airflow install lint clean
+.PHONY: demo test bench airflow install lint clean browser
 
 $(STAMP): requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
@@ -22,7 +22,14 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/scrutineer demo
 
-test: $(STAMP)
+# Debian's chromium for the digest rendering tests; installed when missing and we may (root + apt).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq >/dev/null && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium not installed and cannot install it here: browser tests will skip"; fi; }
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: $(STAMP)

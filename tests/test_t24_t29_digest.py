@@ -68,8 +68,8 @@ HOSTILE = [
 
 
 BODIES = [
-    "Officers in Croydon used live facial recognition vans outside the station while Met Police leaders defended the AI.",
-    "Palantir staff briefed the Met on the workforce data platform as police unions raised concerns about the software.",
+    "Officers in Croydon used live facial recognition vans outside the station; Met leaders defended the AI.",
+    "Palantir staff briefed the Met on the workforce data platform as police unions raised concerns.",
     "A council committee questioned how police share CCTV data with an AI analytics vendor in the borough.",
     "The Home Office funded more facial recognition cameras for police forces after a trial in Essex last spring.",
     "Metropolitan Police officers tested an algorithm that ranks burglary reports, prompting questions from MPs.",
