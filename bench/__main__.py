@@ -149,7 +149,21 @@ def bench_process(ctx: Context) -> list[Row]:
                 {"articles": articles, "seconds": seconds, **counts})]
 
 
-BENCHMARKS: list[Benchmark] = [bench_extraction, bench_collect, bench_process]
+def bench_digest(ctx: Context) -> list[Row]:
+    """Digest build for 50,000 articles and 200 subscribers, in its own process for a clean peak RSS."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "bench.digest_load", str(ctx.workdir)], capture_output=True,
+                         text=True, check=True, cwd=PROJECT_DIR)
+    fig = json.loads(out.stdout.strip().splitlines()[-1])
+    note = f"{fig['articles']:,} articles, {fig['digests']} subscribers; target under 60 s"
+    return [Row("digest_50k", "digest.run, busy week (wall)", fig["seconds"], "s", None, note, fig),
+            Row("digest_50k_rss", "digest.run, busy week (peak RSS)", fig["peak_rss_mb"], "MiB", None,
+                "whole process, including building the synthetic week", fig)]
+
+
+BENCHMARKS: list[Benchmark] = [bench_extraction, bench_collect, bench_process, bench_digest]
 
 
 def render(rows: list[Row]) -> str:

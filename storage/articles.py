@@ -144,11 +144,17 @@ def stories_by_id(conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, A
     return {r.id: dict(r._mapping) for r in rows}
 
 
+DIGEST_COLUMNS = ("id", "canonical_url", "url", "source", "title", "published_at", "extraction", "duplicate_of",
+                  "story_id", "relevance", "relevant", "relevance_reason", "sentiment_label")
+
+
 def week_articles(conn: Connection, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    """Articles published in [start, end), processed and not duplicates of another row."""
+    """Processed articles published in [start, end), without their text (a digest never needs
+    it, and a busy week's text would dominate the digest's memory)."""
     rows = conn.execute(
-        select(articles).where(and_(articles.c.published_at >= start, articles.c.published_at < end,
-                                    articles.c.processed_hash == articles.c.content_hash))
+        select(*(articles.c[c] for c in DIGEST_COLUMNS))
+        .where(and_(articles.c.published_at >= start, articles.c.published_at < end,
+                    articles.c.processed_hash == articles.c.content_hash))
         .order_by(articles.c.published_at, articles.c.id)
     )
     return [dict(r._mapping) for r in rows]
