@@ -10,6 +10,7 @@ import unicodedata
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 
 def article_id(canonical_url: str) -> str:
@@ -41,6 +42,24 @@ def normalise_text(text: str) -> str:
 def content_hash(text: str) -> str:
     """SHA-256 of the normalised text: the proof of what a page said, and the exact-dedup key."""
     return hashlib.sha256(normalise_text(text).casefold().encode("utf-8")).hexdigest()
+
+
+def url_key(url: str) -> str:
+    """The URL-variant dedup key: host without www., path without trailing slash, query, fragment.
+
+    The fragment survives canonicalisation only in the identity of a link-less feed entry (feed URL
+    + "#" + guid), where it is what tells the entries apart. Scheme is ignored (http/https twins).
+    """
+    parts = urlsplit(url)
+    host = (parts.hostname or "").removeprefix("www.")
+    port = f":{parts.port}" if parts.port and parts.port not in (80, 443) else ""
+    return f"{host}{port}{parts.path.rstrip('/')}?{parts.query}#{parts.fragment}"
+
+
+def title_key(title: str) -> str:
+    """Same headline, however its spaces, case and Unicode form vary."""
+    folded = unicodedata.normalize("NFKC", normalise_text(title)).casefold()
+    return hashlib.sha256(" ".join(folded.split()).encode("utf-8")).hexdigest()
 
 
 @dataclass

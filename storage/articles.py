@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, or_, select, update
 
-from storage.article import Article
+from storage.article import Article, title_key, url_key
 from storage.schema import article_tags, article_versions, articles, stories
 from storage.upsert import insert_ignore, upsert
 
@@ -41,6 +41,7 @@ def store_articles(conn: Connection, items: Iterable[Article]) -> UpsertCounts:
             "published_at": art.published_at or fetched, "published_flag": art.published_flag,
             "authors": list(art.authors), "language": art.language, "extraction": art.extraction,
             "first_seen_at": fetched, "fetched_at": fetched, "content_hash": chash, "version": 1,
+            "url_key": url_key(art.canonical_url), "title_key": title_key(art.title),
         }
         if insert_ignore(conn, articles, row, ["canonical_url"]):
             counts.new += 1
@@ -59,7 +60,7 @@ def store_articles(conn: Connection, items: Iterable[Article]) -> UpsertCounts:
             update(articles).where(articles.c.canonical_url == art.canonical_url).values(
                 url=art.url, title=art.title, text=art.text, summary=art.summary or articles.c.summary,
                 authors=list(art.authors), language=art.language, extraction=art.extraction,
-                fetched_at=fetched, content_hash=chash, version=version,
+                fetched_at=fetched, content_hash=chash, version=version, title_key=title_key(art.title),
             )
         )
         _add_version(conn, art, version, chash, fetched)

@@ -108,6 +108,9 @@ articles = Table(
     Column("fetched_at", UTCDateTime, nullable=False),
     Column("content_hash", String(64), nullable=False, index=True),
     Column("version", Integer, nullable=False, server_default="1"),
+    # Dedup keys, written with the article so each layer is one indexed lookup.
+    Column("url_key", Text, index=True),  # host (no www.) + path (no trailing /) + query
+    Column("title_key", String(64)),  # sha256 of the folded, case-folded title
     # Processing results; processed_hash != content_hash means "pending".
     Column("processed_hash", String(64)),
     Column("duplicate_of", String(20)),
@@ -142,10 +145,32 @@ article_tags = Table(
     Column("polarity", Float),  # tone of the sentences that mention it
 )
 
+lsh_bands = Table(
+    "lsh_bands",
+    metadata,
+    # MinHash LSH buckets of original (non-duplicate) articles: a new article's candidates are the
+    # rows sharing any (band, bucket), one indexed lookup per band however large the archive.
+    Column("band", Integer, primary_key=True),
+    Column("bucket", String(16), primary_key=True),
+    Column("article_id", String(20), ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
+)
+
+article_events = Table(
+    "article_events",
+    metadata,
+    # Edits, corrections and takedowns found by the recheck pass, for the next digest to report.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("article_id", String(20), ForeignKey("articles.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),  # edited | corrected | taken-down
+    Column("detected_at", UTCDateTime, nullable=False, index=True),
+    Column("detail", Text),
+)
+
 stories = Table(
     "stories",
     metadata,
     Column("id", String(20), primary_key=True),
+    Column("thread_id", String(20), index=True),  # the saga this event belongs to (across weeks)
     Column("headline", Text, nullable=False),
     Column("first_seen_at", UTCDateTime, nullable=False),
     Column("last_seen_at", UTCDateTime, nullable=False),
@@ -178,3 +203,4 @@ deliveries = Table(
 )
 
 Index("ix_articles_pending", articles.c.processed_hash)
+Index("ix_articles_source_title_key", articles.c.source, articles.c.title_key)
