@@ -9,6 +9,7 @@ the cost per new article does not grow with the archive.
 """
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -50,7 +51,8 @@ def find_original(conn: Any, art: dict[str, Any], sh: Any) -> str | None:
     return None
 
 
-def run(settings: Settings) -> int:
+def run(settings: Settings, timings: list[float] | None = None) -> int:
+    """Deduplicate pending articles; `timings`, when given, receives seconds per article (bench)."""
     engine = get_engine(settings.db)
     with read(engine) as conn:
         pending = store.pending(conn)
@@ -59,6 +61,7 @@ def run(settings: Settings) -> int:
         with write(engine) as conn:
             results = []
             for art in pending[start:start + BATCH]:
+                began = time.perf_counter()
                 sh = minhash.shingles(art["text"] or "")
                 dup = find_original(conn, art, sh)
                 # Originals join the LSH table at once, so later articles of the same batch see them.
@@ -67,5 +70,7 @@ def run(settings: Settings) -> int:
                         "title_key": art["title_key"] or title_key(art["title"])}
                 results.append({"id": art["id"], "duplicate_of": dup, **keys})
                 store.save_results(conn, results[-1:])
+                if timings is not None:
+                    timings.append(time.perf_counter() - began)
             written += len(results)
     return written

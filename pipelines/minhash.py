@@ -40,11 +40,12 @@ def signature(sh: np.ndarray) -> np.ndarray:
     return hashed.min(axis=1)
 
 
-def buckets(sh: np.ndarray) -> list[tuple[int, str]]:
+def buckets(sh: np.ndarray) -> list[str]:
+    """One "band:hash" key per band (the band prefix keeps equal hashes of different bands apart)."""
     if sh.size == 0:
         return []
     sig = signature(sh)
-    return [(b, xxhash.xxh64_hexdigest(sig[b * ROWS:(b + 1) * ROWS].tobytes())) for b in range(BANDS)]
+    return [f"{b}:{xxhash.xxh64_hexdigest(sig[b * ROWS:(b + 1) * ROWS].tobytes())}" for b in range(BANDS)]
 
 
 def containment(a: np.ndarray, b: np.ndarray) -> float:

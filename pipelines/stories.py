@@ -23,6 +23,8 @@ OPEN_FOR = timedelta(days=3)
 #: (0.15 with an 80-word lead gave the best story pair F1 of the values tried, see README).
 JOIN_AT = 0.12
 LEAD_WORDS = 40
+#: How many of an article's strongest terms it looks up; stories sharing none are never compared.
+INDEX_TERMS = 12
 _WORD = re.compile(r"[a-z][a-z'-]+|\d+")
 _STOP = frozenset("the a an of to in and or for on at by with from as is was are were be been that this it its "
                   "their his her they he she said says will would could has have had not but than which who "
@@ -57,9 +59,14 @@ def story_id(first_article_id: str) -> str:
 
 
 def assign(rows: list[dict[str, Any]], pending_ids: set[str]) -> dict[str, str]:
-    """story_id for every row, rows sorted by first-seen order; settled rows keep theirs."""
+    """story_id for every row, rows sorted by first-seen order; settled rows keep theirs.
+
+    Candidate stories come from an inverted index: a new article looks up its most distinctive
+    terms and is compared only with the open stories that contain one of them, not with all.
+    """
     vectors = tfidf({r["id"]: words(r["title"], r["text"] or r["summary"]) for r in rows})
     centroids: dict[str, tuple[Vector, Any]] = {}
+    postings: dict[str, set[str]] = {}
     out: dict[str, str] = {}
     for row in rows:
         rid = row["id"]
@@ -67,10 +74,12 @@ def assign(rows: list[dict[str, Any]], pending_ids: set[str]) -> dict[str, str]:
             out[rid] = out[row["duplicate_of"]]
             continue
         vec = vectors[rid]
+        top = sorted(vec, key=vec.__getitem__, reverse=True)[:INDEX_TERMS]
         sid = row["story_id"] if rid not in pending_ids else None
         if sid is None:
             best, best_score = None, JOIN_AT
-            for cand, (centroid, last) in centroids.items():
+            for cand in sorted(set().union(*(postings.get(t, set()) for t in top))):
+                centroid, last = centroids[cand]
                 if abs(row["published_at"] - last) > OPEN_FOR:
                     continue
                 score = cosine(vec, centroid)
@@ -78,10 +87,11 @@ def assign(rows: list[dict[str, Any]], pending_ids: set[str]) -> dict[str, str]:
                     best, best_score = cand, score
             sid = best or story_id(rid)
         centroid, last = centroids.get(sid, ({}, row["published_at"]))
-        merged = dict(centroid)
         for w, x in vec.items():
-            merged[w] = merged.get(w, 0.0) + x
-        centroids[sid] = (merged, max(last, row["published_at"]))
+            centroid[w] = centroid.get(w, 0.0) + x
+        centroids[sid] = (centroid, max(last, row["published_at"]))
+        for t in vec:  # stories are findable by every word; articles look up by their strongest only
+            postings.setdefault(t, set()).add(sid)
         out[rid] = sid
     return out
 
@@ -92,8 +102,10 @@ def run(settings: Settings) -> int:
         pending = store.pending(conn)
         if not pending:
             return 0
-        since = min(r["published_at"] for r in pending) - 2 * OPEN_FOR
-        until = max(r["published_at"] for r in pending) + 2 * OPEN_FOR
+        # Only stories open around the pending articles can take them: the window stays a few days
+        # wide however large the archive, so the cost per article stays flat.
+        since = min(r["published_at"] for r in pending) - OPEN_FOR
+        until = max(r["published_at"] for r in pending) + OPEN_FOR
         cols = ["id", "title", "text", "summary", "published_at", "first_seen_at", "duplicate_of", "story_id",
                 "content_hash", "relevant"]
         window = list(store.all_articles(conn, since=since, until=until, columns=cols))

@@ -6,10 +6,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, or_, select, tuple_
+from sqlalchemy import Connection, and_, delete, or_, select
 
 from storage.schema import articles, lsh_bands
-from storage.upsert import upsert
 
 
 def _before(first_seen: datetime, article_id: str) -> Any:
@@ -32,12 +31,12 @@ def earliest(conn: Connection, column: str, value: str, first_seen: datetime, ar
     return dict(row._mapping) if row else None
 
 
-def lsh_candidates(conn: Connection, buckets: Sequence[tuple[int, str]], first_seen: datetime,
+def lsh_candidates(conn: Connection, buckets: Sequence[str], first_seen: datetime,
                    article_id: str) -> list[dict[str, Any]]:
     """Earlier originals sharing at least one LSH bucket, with their text for verification."""
     if not buckets:
         return []
-    ids = select(lsh_bands.c.article_id).where(tuple_(lsh_bands.c.band, lsh_bands.c.bucket).in_(list(buckets)))
+    ids = select(lsh_bands.c.article_id).where(lsh_bands.c.bucket.in_(list(buckets)))
     rows = conn.execute(
         select(articles.c.id, articles.c.text, articles.c.published_at, articles.c.first_seen_at)
         .where(articles.c.id.in_(ids), _before(first_seen, article_id))
@@ -46,7 +45,8 @@ def lsh_candidates(conn: Connection, buckets: Sequence[tuple[int, str]], first_s
     return [dict(r._mapping) for r in rows]
 
 
-def replace_bands(conn: Connection, article_id: str, buckets: Iterable[tuple[int, str]]) -> None:
+def replace_bands(conn: Connection, article_id: str, buckets: Iterable[str]) -> None:
     conn.execute(delete(lsh_bands).where(lsh_bands.c.article_id == article_id))
-    upsert(conn, lsh_bands, [{"band": b, "bucket": k, "article_id": article_id} for b, k in buckets],
-           ["band", "bucket", "article_id"], update=[])
+    rows = [{"bucket": k, "article_id": article_id} for k in set(buckets)]
+    if rows:
+        conn.execute(lsh_bands.insert(), rows)

@@ -149,10 +149,11 @@ lsh_bands = Table(
     "lsh_bands",
     metadata,
     # MinHash LSH buckets of original (non-duplicate) articles: a new article's candidates are the
-    # rows sharing any (band, bucket), one indexed lookup per band however large the archive.
-    Column("band", Integer, primary_key=True),
-    Column("bucket", String(16), primary_key=True),
-    Column("article_id", String(20), ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
+    # rows sharing any bucket, one indexed lookup however large the archive. The bucket string
+    # starts with its band number, so equal hashes in different bands never collide.
+    Column("bucket", String(24), primary_key=True),
+    Column("article_id", String(20), ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True,
+           index=True),
 )
 
 article_events = Table(

@@ -33,12 +33,14 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_article_events_detected_at'), ['detected_at'], unique=False)
 
     op.create_table('lsh_bands',
-    sa.Column('band', sa.Integer(), nullable=False),
-    sa.Column('bucket', sa.String(length=16), nullable=False),
+    sa.Column('bucket', sa.String(length=24), nullable=False),
     sa.Column('article_id', sa.String(length=20), nullable=False),
     sa.ForeignKeyConstraint(['article_id'], ['articles.id'], name=op.f('fk_lsh_bands_article_id_articles'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('band', 'bucket', 'article_id', name=op.f('pk_lsh_bands'))
+    sa.PrimaryKeyConstraint('bucket', 'article_id', name=op.f('pk_lsh_bands'))
     )
+    with op.batch_alter_table('lsh_bands', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_lsh_bands_article_id'), ['article_id'], unique=False)
+
     with op.batch_alter_table('articles', schema=None) as batch_op:
         batch_op.add_column(sa.Column('url_key', sa.Text(), nullable=True))
         batch_op.add_column(sa.Column('title_key', sa.String(length=64), nullable=True))
@@ -70,6 +72,9 @@ def downgrade() -> None:
         batch_op.drop_index('ix_articles_source_title_key')
         batch_op.drop_column('title_key')
         batch_op.drop_column('url_key')
+
+    with op.batch_alter_table('lsh_bands', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_lsh_bands_article_id'))
 
     op.drop_table('lsh_bands')
     with op.batch_alter_table('article_events', schema=None) as batch_op:

@@ -1,0 +1,120 @@
+"""A news-tone classifier that reads negation and domain words the way a reader does.
+
+TextBlob's lexicon scores "isn't a bad idea" as negative and "criminal justice" as bad news. This
+model is multinomial logistic regression over negation-scoped word and bigram features plus
+VADER's compound score, trained on `pipelines/data/sentiment_train.yaml` (our own labelled
+paragraphs) when first used: numpy only, about a second, deterministic. It is evaluated on a
+separate set written independently (tests/data/sentiment_labelled.yaml), never trained on.
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from pipelines.text import fold
+
+TRAIN = Path(__file__).with_name("data") / "sentiment_train.yaml"
+LABELS = ("negative", "neutral", "positive")
+_TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?|[.,;:!?]")
+_NEGATORS = frozenset("not no never nor neither without hardly barely scarcely cannot can't won't isn't aren't "
+                      "wasn't weren't doesn't don't didn't shouldn't wouldn't couldn't hasn't haven't hadn't "
+                      "nothing nobody none lack lacks lacking far".split())
+_CONTRAST = frozenset("but however yet although though despite whereas".split())
+_STOP = frozenset("the a an of to in and or for on at by with from as is was are were be been it its this that "
+                  "these those he she they we said says".split())
+
+
+def features(text: str) -> list[str]:
+    """Unigrams and bigrams; words after a negator (to the next punctuation) get a NOT_ prefix,
+    and words after a contrast word an AFTER_ twin, since the clause after "but" carries the tone."""
+    out: list[str] = []
+    negate = after = False
+    prev = ""
+    for tok in _TOKEN.findall(fold(text).lower()):
+        if tok in ".,;:!?":
+            negate, prev = False, ""
+            continue
+        if tok in _NEGATORS:
+            negate = True
+            out.append("NEG")
+            prev = tok
+            continue
+        if tok in _CONTRAST:
+            after = True
+            out.append("CONTRAST")
+            continue
+        word = ("NOT_" + tok) if negate else tok
+        if tok not in _STOP:
+            out.append(word)
+            if after:
+                out.append("AFTER_" + word)
+        if prev:
+            out.append(f"{prev}_{tok}")
+        prev = tok
+    return out
+
+
+def _vader() -> object:
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    return SentimentIntensityAnalyzer()
+
+
+class ToneModel:
+    def __init__(self, texts: list[str], labels: list[str], min_count: int = 2, l2: float = 1e-3,
+                 steps: int = 400, rate: float = 0.5) -> None:
+        self.vader = _vader()
+        counts: dict[str, int] = {}
+        docs = [features(t) for t in texts]
+        for d in docs:
+            for f in set(d):
+                counts[f] = counts.get(f, 0) + 1
+        self.vocab = {f: i for i, f in enumerate(sorted(f for f, c in counts.items() if c >= min_count))}
+        x = np.stack([self._vector(d, t) for d, t in zip(docs, texts, strict=True)])
+        y = np.zeros((len(labels), len(LABELS)))
+        y[np.arange(len(labels)), [LABELS.index(lab) for lab in labels]] = 1.0
+        self.w = np.zeros((x.shape[1], len(LABELS)))
+        self.b = np.zeros(len(LABELS))
+        for _ in range(steps):  # full-batch gradient descent on the softmax loss (deterministic)
+            p = self._softmax(x @ self.w + self.b)
+            grad = p - y
+            self.w -= rate * (x.T @ grad / len(y) + l2 * self.w)
+            self.b -= rate * grad.mean(axis=0)
+
+    def _vector(self, feats: list[str], text: str) -> np.ndarray:
+        v = np.zeros(len(self.vocab) + 3)
+        for f in feats:
+            i = self.vocab.get(f)
+            if i is not None:
+                v[i] = 1.0
+        scores = self.vader.polarity_scores(text)  # type: ignore[attr-defined]
+        v[-3], v[-2], v[-1] = scores["compound"], scores["neg"], scores["pos"]
+        return v
+
+    @staticmethod
+    def _softmax(z: np.ndarray) -> np.ndarray:
+        z = z - z.max(axis=-1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=-1, keepdims=True)
+
+    def probabilities(self, texts: list[str]) -> np.ndarray:
+        x = np.stack([self._vector(features(t), t) for t in texts])
+        return self._softmax(x @ self.w + self.b)
+
+
+@lru_cache(maxsize=1)
+def model() -> ToneModel:
+    items = yaml.safe_load(TRAIN.read_text(encoding="utf-8"))["items"]
+    return ToneModel([i["text"] for i in items], [i["label"] for i in items])
+
+
+def classify(texts: list[str]) -> list[tuple[str, float]]:
+    """(label, polarity) per text; polarity = P(positive) − P(negative), in [−1, 1]."""
+    if not texts:
+        return []
+    probs = model().probabilities(texts)
+    return [(LABELS[int(p.argmax())], round(float(p[2] - p[0]), 4)) for p in probs]
