@@ -59,7 +59,7 @@ def story_id(first_article_id: str) -> str:
 
 
 def assign(rows: list[dict[str, Any]], pending_ids: set[str]) -> dict[str, str]:
-    """story_id for every row, rows sorted by first-seen order; settled rows keep theirs.
+    """story_id for every row; settled rows keep theirs.
 
     Candidate stories come from an inverted index: a new article looks up its most distinctive
     terms and is compared only with the open stories that contain one of them, not with all.
@@ -68,11 +68,11 @@ def assign(rows: list[dict[str, Any]], pending_ids: set[str]) -> dict[str, str]:
     centroids: dict[str, tuple[Vector, Any]] = {}
     postings: dict[str, set[str]] = {}
     out: dict[str, str] = {}
-    for row in rows:
+    # Originals in publication order (not crawl order, which varies run to run), then copies,
+    # which take their original's story.
+    ordered = sorted((r for r in rows if not r["duplicate_of"]), key=lambda r: (r["published_at"], r["id"]))
+    for row in ordered:
         rid = row["id"]
-        if row["duplicate_of"] and row["duplicate_of"] in out:
-            out[rid] = out[row["duplicate_of"]]
-            continue
         vec = vectors[rid]
         top = sorted(vec, key=vec.__getitem__, reverse=True)[:INDEX_TERMS]
         sid = row["story_id"] if rid not in pending_ids else None
@@ -93,6 +93,9 @@ def assign(rows: list[dict[str, Any]], pending_ids: set[str]) -> dict[str, str]:
         for t in vec:  # stories are findable by every word; articles look up by their strongest only
             postings.setdefault(t, set()).add(sid)
         out[rid] = sid
+    for row in rows:
+        if row["duplicate_of"]:
+            out[row["id"]] = out.get(row["duplicate_of"]) or row["story_id"] or story_id(row["duplicate_of"])
     return out
 
 
