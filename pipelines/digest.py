@@ -157,7 +157,7 @@ def gather(settings: Settings, week: str) -> WeekData:
     """Everything a digest of `week` can show, computed once for all subscribers."""
     start, end = weeks.window(week)
     prev_start, prev_end = weeks.window(weeks.previous(week))
-    tax = load_taxonomy(settings.taxonomy)
+    tax = load_taxonomy(settings.taxonomy, settings.gazetteer)
     engine = get_engine(settings.db)
     with read(engine) as conn:
         rows = store.week_articles(conn, start, end)
@@ -226,7 +226,7 @@ def _chart(settings: Settings, data: WeekData, slugs: list[str]) -> tuple[bytes 
     """The sentiment-by-topic PNG and its text alternative (one row per topic)."""
     from pipelines.chart import PALETTE, line_chart
 
-    tax = load_taxonomy(settings.taxonomy)
+    tax = load_taxonomy(settings.taxonomy, settings.gazetteer)
     chosen = [s for s in slugs if any(v is not None for v in data.trend.get(s, []))][:CHART_TOPICS]
     if not chosen:
         return None, []
@@ -242,7 +242,7 @@ def _chart(settings: Settings, data: WeekData, slugs: list[str]) -> tuple[bytes 
 def render(settings: Settings, data: WeekData, subscriber: dict[str, Any]) -> Digest:
     profiles = load_profiles(settings)
     profile = profiles.get(subscriber.get("profile") or "analyst", profiles["analyst"])
-    tax = load_taxonomy(settings.taxonomy)
+    tax = load_taxonomy(settings.taxonomy, settings.gazetteer)
     topics = list(subscriber.get("topics") or [])
     wanted = set(topics or profile.get("topics") or [])
     chosen = []

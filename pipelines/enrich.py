@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelines import relevance, sentiment
+from pipelines import relevance, sentiment, tone
 from pipelines.settings import Settings
 from pipelines.taxonomy import load
 from pipelines.text import sentences
@@ -15,36 +15,59 @@ from storage.db import get_engine, read, write
 
 BATCH = 200
 LEAD_SENTENCES = 3
+TONE_SENTENCES = 6
+STANCE_SENTENCES = 3
 
 
-def substantive(tax: Any, title: str, body: str) -> dict[str, Any]:
+def substantive(found: dict[str, Any], has_title: bool) -> dict[str, Any]:
     """Tags the article is about, not merely mentions: in the title or lead, or said twice."""
-    found = tax.match(title, body)
-    lead = set(tax.match(title, " ".join(sentences(body)[:LEAD_SENTENCES])))
-    return {slug: hit for slug, hit in found.items() if slug in lead or hit.count >= 2}
+    lead = LEAD_SENTENCES + (1 if has_title else 0)  # sentence 0 is the title
+    return {slug: hit for slug, hit in found.items() if hit.first < lead or hit.count >= 2}
+
+
+def lead_text(title: str, body: str, limit: int = TONE_SENTENCES) -> str:
+    """Title and opening sentences: where a news report states its tone, and a bounded cost
+    however long the article (the tone model was trained on paragraphs of this size)."""
+    return " ".join([title, *sentences(body)[:limit]]).strip()
+
+
+def detect_language(text: str, declared: str | None) -> str | None:
+    """py3langid on the text (its model ships in the package, no download); the page's own
+    declaration only when there is too little text to judge."""
+    import py3langid
+
+    if len(text) >= 40:
+        return str(py3langid.classify(text[:3000])[0])
+    return declared
 
 
 def enrich_one(row: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """Results for one article row (title/text/summary/language/extraction)."""
-    tax = load(settings.taxonomy)
+    tax = load(settings.taxonomy, settings.gazetteer)
     body = row["text"] or row["summary"] or ""
-    tags = substantive(tax, row["title"], body)
-    signals = tax.signal_counts(row["title"], body)
-    words = len(body.split())
-    rel = relevance.score(tax, tags, signals, words, settings.relevance_threshold)
-    english = row.get("language") in (None, "en")
-    scorable = english and row["extraction"] != "no-text" and bool(body.strip())
-    tb = sentiment.polarity(body) if scorable else 0.0
-    tag_rows = []
-    for slug, hit in sorted(tags.items()):
-        stance = sentiment.polarity(" ".join(hit.sentences)) if scorable else None
-        tag_rows.append({"slug": slug, "evidence": hit.evidence[:1000], "polarity": stance})
-    return {
-        "id": row["id"], "tags": tag_rows, "relevance": rel.score, "relevant": rel.relevant,
-        "relevance_reason": rel.reason, "textblob_polarity": tb, "sentiment_polarity": tb,
-        # Pages with no article text are flagged neutral, never scored from boilerplate (T18).
-        "sentiment_label": sentiment.label(tb) if scorable else "neutral",
-    }
+    found, signals = tax.analyse(row["title"], body)
+    tags = substantive(found, bool(row["title"]))
+    rel = relevance.score(tax, tags, signals, len(body.split()), settings.relevance_threshold)
+    language = detect_language(f"{row['title']}. {body}", row.get("language"))
+    flag = None
+    if row["extraction"] == "no-text" or not body.strip():
+        flag = "no-text"  # never score boilerplate (T18)
+    elif language != "en":
+        flag = "not-english"  # stored and tagged, but an English model would misread it
+    tag_rows = [{"slug": slug, "evidence": hit.evidence[:1000], "polarity": None}
+                for slug, hit in sorted(tags.items())]
+    result = {"id": row["id"], "tags": tag_rows, "relevance": rel.score, "relevant": rel.relevant,
+              "relevance_reason": rel.reason, "language": language, "sentiment_flag": flag,
+              "textblob_polarity": None, "sentiment_polarity": 0.0, "sentiment_label": "neutral"}
+    if flag is None:
+        lead = lead_text(row["title"], body)
+        texts = [lead] + [" ".join(tags[t["slug"]].sentences[:STANCE_SENTENCES]) for t in tag_rows]
+        scored = tone.classify(texts)
+        result["sentiment_label"], result["sentiment_polarity"] = scored[0]
+        for t, (_, polarity) in zip(tag_rows, scored[1:], strict=True):
+            t["polarity"] = polarity  # entity-targeted stance: the sentences that mention it
+        result["textblob_polarity"] = sentiment.polarity(lead)  # the baseline on the same text
+    return result
 
 
 def run(settings: Settings, ids: list[str] | None = None) -> int:

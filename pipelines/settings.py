@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     unsubscribe_mailto: str = "unsubscribe@scrutineer.invalid"
     user_agent: str = "ScrutineerBot/0.1 (+https://scrutineer.invalid/bot)"
     taxonomy: Path = PACKAGE_DIR / "taxonomy.yaml"
+    #: The UK policing gazetteer (forces, oversight bodies, vendors, technologies), same format.
+    gazetteer: Path | None = PACKAGE_DIR / "gazetteer.yaml"
     profiles: Path = PACKAGE_DIR / "profiles.yaml"
     #: Where every built digest is kept; default: beside the SQLite file, else data/archive.
     archive_dir: Path | None = None

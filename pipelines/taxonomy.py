@@ -1,7 +1,7 @@
 """The taxonomy (YAML that analysts edit) compiled into one matcher.
 
-All aliases of all tags become a single compiled alternation, so matching an article is one
-pass over its text however many aliases there are, instead of one regex per alias per article.
+All aliases of all tags go into Aho-Corasick automata, so matching an article is one pass over
+its text however many aliases there are, instead of one regex per alias per article.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import ahocorasick
 import yaml
 
 from pipelines.text import fold, sentences
@@ -32,16 +33,7 @@ class Match:
     evidence: str  #: the first sentence that matched
     count: int = 0
     sentences: list[str] = field(default_factory=list)
-
-
-def _pattern(phrases: list[tuple[str, str]], ignore_case: bool, named: bool = True) -> re.Pattern[str] | None:
-    if not phrases:
-        return None
-    # Longest first so "Metropolitan Police Service" wins over "Metropolitan Police".
-    ordered = sorted(phrases, key=lambda p: -len(p[0]))
-    body = "|".join(f"(?P<g{i}>{re.escape(fold(p))})" if named else re.escape(fold(p))
-                    for i, (p, _) in enumerate(ordered))
-    return re.compile(rf"(?<![\w-])(?:{body})(?![\w])", re.IGNORECASE if ignore_case else 0)
+    first: int = 0  #: index of the first matching sentence (0 is the title when there is one)
 
 
 def _is_acronym(phrase: str) -> bool:
@@ -49,16 +41,41 @@ def _is_acronym(phrase: str) -> bool:
     return bool(letters) and all(c.isupper() for c in letters) and len(letters) <= 5
 
 
+@dataclass(frozen=True)
+class _Entry:
+    kind: str  # tag | signal | exclude
+    name: str  # slug or signal group
+    weak: bool
+    length: int
+
+
+def _boundary(text: str, start: int, end: int) -> bool:
+    """Whole words only: the phrase may not continue a word (or a hyphenated compound) on the left,
+    nor a word on the right."""
+    before = text[start - 1] if start > 0 else " "
+    after = text[end] if end < len(text) else " "
+    return not (before.isalnum() or before in "_-") and not (after.isalnum() or after == "_")
+
+
 class Taxonomy:
-    """Compiled tags and relevance signals."""
+    """Compiled tags and relevance signals.
+
+    Two Aho-Corasick automata (case-insensitive phrases, and case-sensitive ones such as acronyms
+    and weak capitalised aliases) find every alias of every tag in one pass over the text, however
+    many aliases the taxonomy and gazetteer hold; overlapping hits resolve leftmost-longest.
+    """
 
     def __init__(self, data: dict[str, Any]) -> None:
         self.tags: dict[str, Tag] = {}
-        strong_ci: list[tuple[str, str]] = []
-        strong_cs: list[tuple[str, str]] = []
-        weak_ci: list[tuple[str, str]] = []
-        weak_cs: list[tuple[str, str]] = []
-        excludes: list[str] = []
+        self._ci = ahocorasick.Automaton()
+        self._cs = ahocorasick.Automaton()
+
+        def add(phrase: str, entry: _Entry, case_sensitive: bool) -> None:
+            key = fold(phrase) if case_sensitive else fold(phrase).lower()
+            automaton = self._cs if case_sensitive else self._ci
+            existing = automaton.get(key, ())
+            automaton.add_word(key, (*existing, _Entry(entry.kind, entry.name, entry.weak, len(key))))
+
         for entry in data.get("tags", []):
             tag = Tag(slug=entry["slug"], label=entry.get("label", entry["slug"]), parent=entry.get("parent"),
                       relevance=entry.get("relevance", "none"),
@@ -66,49 +83,76 @@ class Taxonomy:
                       veto=tuple(fold(v).lower() for v in entry.get("veto", [])))
             self.tags[tag.slug] = tag
             for alias in entry.get("aliases", []):
-                (strong_cs if _is_acronym(alias) else strong_ci).append((alias, tag.slug))
+                add(alias, _Entry("tag", tag.slug, False, 0), _is_acronym(alias))
             for alias in entry.get("weak", []):
-                cs = entry.get("case_sensitive_weak") or _is_acronym(alias)
-                (weak_cs if cs else weak_ci).append((alias, tag.slug))
-            excludes.extend(entry.get("exclude", []))
-        self._passes: list[tuple[re.Pattern[str], list[tuple[str, str]], bool]] = []
-        for phrases, ignore_case, weak in ((strong_ci, True, False), (strong_cs, False, False),
-                                           (weak_ci, True, True), (weak_cs, False, True)):
-            pat = _pattern(phrases, ignore_case)
-            if pat is not None:
-                self._passes.append((pat, sorted(phrases, key=lambda p: -len(p[0])), weak))
-        self._exclude = _pattern([(e, "") for e in excludes], True, named=False)
-        self.signals: dict[str, re.Pattern[str]] = {}
+                case_sensitive = bool(entry.get("case_sensitive_weak")) or _is_acronym(alias)
+                add(alias, _Entry("tag", tag.slug, True, 0), case_sensitive)
+            for phrase in entry.get("exclude", []):
+                add(phrase, _Entry("exclude", "", False, 0), False)
+        self.signal_groups = list((data.get("signals") or {}).keys())
         for group, words in (data.get("signals") or {}).items():
-            ci = [(w, group) for w in words if not _is_acronym(w)]
-            cs = [(w, group) for w in words if _is_acronym(w)]
-            # Acronyms ("AI") match case-sensitively, words not: one regex per group, inline flags.
-            ci_pat, cs_pat = _pattern(ci, True, named=False), _pattern(cs, False, named=False)
-            alternatives = [f"(?i:{ci_pat.pattern})" if ci_pat else "", cs_pat.pattern if cs_pat else ""]
-            joined = "|".join(a for a in alternatives if a)
-            if joined:
-                self.signals[group] = re.compile(joined)
+            for word in words:  # acronyms ("AI") match case-sensitively, words not
+                add(word, _Entry("signal", group, False, 0), _is_acronym(word))
+        for automaton in (self._ci, self._cs):
+            if len(automaton):
+                automaton.make_automaton()
 
-    def match(self, title: str, text: str) -> dict[str, Match]:
-        """Tags found in an article, each with the sentence that proves it."""
+    def _hits(self, sent: str) -> list[tuple[int, int, _Entry]]:
+        """(start, end, entry) for every boundary-respecting hit, excluded spans removed."""
+        raw: list[tuple[int, int, _Entry]] = []
+        for automaton, text in ((self._ci, sent.lower()), (self._cs, sent)):
+            if not len(automaton):
+                continue
+            for end, entries in automaton.iter(text):
+                for e in entries:
+                    start = end - e.length + 1
+                    if _boundary(sent, start, end + 1):
+                        raw.append((start, end + 1, e))
+        excluded = [(a, b) for a, b, e in raw if e.kind == "exclude"]
+        return [(a, b, e) for a, b, e in raw
+                if e.kind != "exclude" and not any(x <= a and b <= y for x, y in excluded)]
+
+    @staticmethod
+    def _leftmost_longest(hits: list[tuple[int, int, _Entry]]) -> list[tuple[int, int, _Entry]]:
+        chosen: list[tuple[int, int, _Entry]] = []
+        taken_until = -1
+        for a, b, e in sorted(hits, key=lambda h: (h[0], -(h[1] - h[0]))):
+            if a >= taken_until:
+                chosen.append((a, b, e))
+                taken_until = b
+            elif chosen and chosen[-1][0] == a and chosen[-1][1] == b:
+                chosen.append((a, b, e))  # the same phrase listed for two tags counts for both
+        return chosen
+
+    def analyse(self, title: str, text: str) -> tuple[dict[str, Match], dict[str, int]]:
+        """Tags (each with the sentences that prove it) and relevance-signal counts, in one pass."""
         folded_sents = [fold(s) for s in sentences(f"{title}.\n{text}" if title else text)]
-        if self._exclude is not None:
-            folded_sents = [self._exclude.sub(lambda m: " " * len(m.group(0)), s) for s in folded_sents]
         whole = " ".join(folded_sents).lower()
         found: dict[str, Match] = {}
-        for pat, phrases, weak in self._passes:
-            for sent in folded_sents:
-                for m in pat.finditer(sent):
-                    idx = int(next(k for k, v in m.groupdict().items() if v is not None)[1:])
-                    slug = phrases[idx][1]
-                    tag = self.tags[slug]
-                    if weak and (slug not in found) and not self._weak_ok(tag, whole):
+        signals = dict.fromkeys(self.signal_groups, 0)
+        weak_ok: dict[str, bool] = {}
+        for n, sent in enumerate(folded_sents):
+            hits = self._hits(sent)
+            for _, _, e in self._leftmost_longest([h for h in hits if h[2].kind == "signal"]):
+                signals[e.name] += 1
+            for _, _, e in self._leftmost_longest([h for h in hits if h[2].kind == "tag"]):
+                if e.weak and e.name not in found:
+                    if e.name not in weak_ok:
+                        weak_ok[e.name] = self._weak_ok(self.tags[e.name], whole)
+                    if not weak_ok[e.name]:
                         continue
-                    hit = found.setdefault(slug, Match(slug=slug, evidence=sent))
-                    hit.count += 1
-                    if sent not in hit.sentences:
-                        hit.sentences.append(sent)
-        return found
+                hit = found.setdefault(e.name, Match(slug=e.name, evidence=sent, first=n))
+                hit.first = min(hit.first, n)
+                hit.count += 1
+                if sent not in hit.sentences:
+                    hit.sentences.append(sent)
+        return found, signals
+
+    def match(self, title: str, text: str) -> dict[str, Match]:
+        return self.analyse(title, text)[0]
+
+    def signal_counts(self, title: str, text: str) -> dict[str, int]:
+        return self.analyse(title, text)[1]
 
     @staticmethod
     def _weak_ok(tag: Tag, whole: str) -> bool:
@@ -116,14 +160,13 @@ class Taxonomy:
             return False
         return any(re.search(rf"(?<!\w){re.escape(c)}(?!\w)", whole) for c in tag.context)
 
-    def signal_counts(self, title: str, text: str) -> dict[str, int]:
-        folded = fold(f"{title}\n{text}")
-        if self._exclude is not None:
-            folded = self._exclude.sub(" ", folded)
-        return {group: len(pat.findall(folded)) for group, pat in self.signals.items()}
-
 
 @lru_cache(maxsize=4)
-def load(path: Path) -> Taxonomy:
+def load(path: Path, *more: Path | None) -> Taxonomy:
+    """The taxonomy file plus any extra files of tags (the gazetteer), as one matcher."""
     with open(path, encoding="utf-8") as fh:
-        return Taxonomy(yaml.safe_load(fh))
+        data = yaml.safe_load(fh)
+    for extra in filter(None, more):
+        with open(extra, encoding="utf-8") as fh:
+            data["tags"] = list(data.get("tags", [])) + list(yaml.safe_load(fh).get("tags", []))
+    return Taxonomy(data)

@@ -2,7 +2,7 @@
 
 TextBlob's lexicon scores "isn't a bad idea" as negative and "criminal justice" as bad news. This
 model is multinomial logistic regression over negation-scoped word and bigram features plus
-VADER's compound score, trained on `pipelines/data/sentiment_train.yaml` (our own labelled
+VADER's compound score, trained on `pipelines/data/sentiment_train*.yaml` (our own labelled
 paragraphs) when first used: numpy only, about a second, deterministic. It is evaluated on a
 separate set written independently (tests/data/sentiment_labelled.yaml), never trained on.
 """
@@ -17,7 +17,7 @@ import yaml
 
 from pipelines.text import fold
 
-TRAIN = Path(__file__).with_name("data") / "sentiment_train.yaml"
+TRAIN_DIR = Path(__file__).with_name("data")
 LABELS = ("negative", "neutral", "positive")
 _TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?|[.,;:!?]")
 _NEGATORS = frozenset("not no never nor neither without hardly barely scarcely cannot can't won't isn't aren't "
@@ -65,8 +65,8 @@ def _vader() -> object:
 
 
 class ToneModel:
-    def __init__(self, texts: list[str], labels: list[str], min_count: int = 2, l2: float = 1e-3,
-                 steps: int = 400, rate: float = 0.5) -> None:
+    def __init__(self, texts: list[str], labels: list[str], min_count: int = 2, l2: float = 1e-4,
+                 steps: int = 150, rate: float = 2.0) -> None:
         self.vader = _vader()
         counts: dict[str, int] = {}
         docs = [features(t) for t in texts]
@@ -74,16 +74,19 @@ class ToneModel:
             for f in set(d):
                 counts[f] = counts.get(f, 0) + 1
         self.vocab = {f: i for i, f in enumerate(sorted(f for f, c in counts.items() if c >= min_count))}
-        x = np.stack([self._vector(d, t) for d, t in zip(docs, texts, strict=True)])
-        y = np.zeros((len(labels), len(LABELS)))
+        x = np.stack([self._vector(d, t) for d, t in zip(docs, texts, strict=True)]).astype(np.float32)
+        y = np.zeros((len(labels), len(LABELS)), dtype=np.float32)
         y[np.arange(len(labels)), [LABELS.index(lab) for lab in labels]] = 1.0
-        self.w = np.zeros((x.shape[1], len(LABELS)))
-        self.b = np.zeros(len(LABELS))
-        for _ in range(steps):  # full-batch gradient descent on the softmax loss (deterministic)
-            p = self._softmax(x @ self.w + self.b)
+        self.w = np.zeros((x.shape[1], len(LABELS)), dtype=np.float32)
+        self.b = np.zeros(len(LABELS), dtype=np.float32)
+        vw, vb = np.zeros_like(self.w), np.zeros_like(self.b)
+        for _ in range(steps):  # full-batch Nesterov momentum on the softmax loss (deterministic)
+            p = self._softmax(x @ (self.w + 0.9 * vw) + self.b + 0.9 * vb)
             grad = p - y
-            self.w -= rate * (x.T @ grad / len(y) + l2 * self.w)
-            self.b -= rate * grad.mean(axis=0)
+            vw = 0.9 * vw - rate * (x.T @ grad / len(y) + l2 * self.w)
+            vb = 0.9 * vb - rate * grad.mean(axis=0)
+            self.w += vw
+            self.b += vb
 
     def _vector(self, feats: list[str], text: str) -> np.ndarray:
         v = np.zeros(len(self.vocab) + 3)
@@ -92,7 +95,7 @@ class ToneModel:
             if i is not None:
                 v[i] = 1.0
         scores = self.vader.polarity_scores(text)  # type: ignore[attr-defined]
-        v[-3], v[-2], v[-1] = scores["compound"], scores["neg"], scores["pos"]
+        v[-3:] = (scores["compound"], scores["neg"], scores["pos"])
         return v
 
     @staticmethod
@@ -108,7 +111,8 @@ class ToneModel:
 
 @lru_cache(maxsize=1)
 def model() -> ToneModel:
-    items = yaml.safe_load(TRAIN.read_text(encoding="utf-8"))["items"]
+    items = [i for path in sorted(TRAIN_DIR.glob("sentiment_train*.yaml"))
+             for i in yaml.safe_load(path.read_text(encoding="utf-8"))["items"]]
     return ToneModel([i["text"] for i in items], [i["label"] for i in items])
 
 

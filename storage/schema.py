@@ -121,6 +121,7 @@ articles = Table(
     Column("sentiment_polarity", Float),
     Column("sentiment_label", String(8)),
     Column("textblob_polarity", Float),
+    Column("sentiment_flag", String(16)),  # why tone was not scored: no-text | not-english
 )
 
 article_versions = Table(

@@ -44,6 +44,7 @@ def upgrade() -> None:
     with op.batch_alter_table('articles', schema=None) as batch_op:
         batch_op.add_column(sa.Column('url_key', sa.Text(), nullable=True))
         batch_op.add_column(sa.Column('title_key', sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column('sentiment_flag', sa.String(length=16), nullable=True))
         batch_op.create_index('ix_articles_source_title_key', ['source', 'title_key'], unique=False)
         batch_op.create_index(batch_op.f('ix_articles_url_key'), ['url_key'], unique=False)
 
@@ -70,6 +71,7 @@ def downgrade() -> None:
     with op.batch_alter_table('articles', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_articles_url_key'))
         batch_op.drop_index('ix_articles_source_title_key')
+        batch_op.drop_column('sentiment_flag')
         batch_op.drop_column('title_key')
         batch_op.drop_column('url_key')
 
