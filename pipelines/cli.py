@@ -124,6 +124,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     return cmd_process(args)
 
 
+def cmd_recheck(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from pipelines import recheck
+    from storage import articles as store
+    from storage.db import get_engine, read
+
+    settings = _settings(args)
+    started = datetime.now(timezone.utc) - timedelta(seconds=1)
+    recheck.run(settings, args.since)
+    with read(get_engine(settings.db)) as conn:
+        events = store.events_between(conn, started, datetime.now(timezone.utc) + timedelta(seconds=1))
+    for e in events:
+        print(f"{e['kind']}: {e['title'][:100]} ({e['url']})")
+    print(f"rechecked articles of the last {args.since} days: {len(events)} events")
+    return 0
+
+
 def cmd_digest(args: argparse.Namespace) -> int:
     from pipelines import digest
 
@@ -272,6 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", action="append", metavar="NAME", help="collect only this source (repeatable)")
     add(sub, "process", cmd_process, "deduplicate, tag, score relevance and sentiment, group stories")
     add(sub, "run", cmd_run, "collect, then process")
+
+    p = add(sub, "recheck", cmd_recheck, "re-fetch recent relevant articles; record edits, corrections, takedowns")
+    p.add_argument("--since", type=int, default=14, metavar="DAYS", help="published in the last DAYS days")
 
     p = add(sub, "digest", cmd_digest,
             "build the weekly digest(s); --send delivers at most once per subscriber and week")

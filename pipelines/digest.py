@@ -66,6 +66,8 @@ class WeekData:
     #: slug -> mean stance polarity per week, oldest first, for the last TREND_WEEKS weeks
     trend: dict[str, list[float | None]] = field(default_factory=dict)
     trend_weeks: list[str] = field(default_factory=list)
+    #: edits, corrections and takedowns found by the recheck pass since the week began
+    events: list[dict[str, Any]] = field(default_factory=list)
 
 
 TREND_WEEKS = 8
@@ -169,6 +171,7 @@ def gather(settings: Settings, week: str) -> WeekData:
         # Fetches up to a week after the week ends still saw its articles (late collection, backfill).
         fetches = source_store.fetches_between(conn, start, end + timedelta(days=7))
         trend_weeks, trend = _trend(conn, week, sorted(tax.tags))
+        events = store.events_between(conn, start, end + timedelta(days=7))
     figures = _figures(rows)
     figures.update({f"prev_{k}": v for k, v in _figures(prev).items()})
     states = []
@@ -181,7 +184,10 @@ def gather(settings: Settings, week: str) -> WeekData:
             state = src["status"]
         states.append({"name": src["name"], "state": state, "items_7d": h.get("items_7d", 0)})
     return WeekData(week=week, stories=_stories(rows, tags, tax, start, known), figures=figures, health=states,
-                    coverage=_coverage(rows, fetches, registry), trend=trend, trend_weeks=trend_weeks)
+                    coverage=_coverage(rows, fetches, registry), trend=trend, trend_weeks=trend_weeks,
+                    events=[{"kind": e["kind"], "title": clean(e["title"], 200), "source": clean(e["source"], 80),
+                             "link": article_link(e), "when": e["detected_at"].astimezone(weeks.LONDON)
+                             .strftime("%a %d %b")} for e in events])
 
 
 def _change(now: int, before: int) -> str:
@@ -278,7 +284,7 @@ def render(settings: Settings, data: WeekData, subscriber: dict[str, Any]) -> Di
                     "articles_change": _change(f["articles"], f["prev_articles"]),
                     "outlets_change": _change(f["outlets"], f["prev_outlets"])},
         "chart_cid": CHART_CID if chart_png else None, "legend": legend, "trend_weeks": data.trend_weeks,
-        "coverage": data.coverage, "health": data.health if profile.get("health") else [],
+        "coverage": data.coverage, "health": data.health if profile.get("health") else [], "events": data.events,
         "unsubscribe_url": unsubscribe_url,
     }
     html = _templates().get_template("digest.html.j2").render(ctx)

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, func, or_, select, update
 
 from storage.article import Article, title_key, url_key
-from storage.schema import article_tags, article_versions, articles, stories
+from storage.schema import article_events, article_tags, article_versions, articles, stories
 from storage.upsert import insert_ignore, upsert
 
 
@@ -180,3 +180,29 @@ def tag_polarities(conn: Connection, start: datetime, end: datetime,
                article_tags.c.polarity.is_not(None))
     )
     return [(r[0], r[1], r[2]) for r in rows]
+
+
+def add_event(conn: Connection, article_id: str, kind: str, detail: str | None) -> None:
+    """Record an edit, correction or takedown the recheck pass found."""
+    conn.execute(article_events.insert().values(article_id=article_id, kind=kind, detail=detail,
+                                                detected_at=datetime.now(timezone.utc)))
+
+
+def events_between(conn: Connection, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(article_events.c.kind, article_events.c.detail, article_events.c.detected_at,
+               articles.c.id, articles.c.title, articles.c.url, articles.c.canonical_url, articles.c.source)
+        .join(articles, articles.c.id == article_events.c.article_id)
+        .where(article_events.c.detected_at >= start, article_events.c.detected_at < end)
+        .order_by(article_events.c.detected_at))
+    return [dict(r._mapping) for r in rows]
+
+
+def recheck_targets(conn: Connection, since: datetime) -> list[dict[str, Any]]:
+    """Relevant original articles published since `since`: the ones digests have carried."""
+    rows = conn.execute(
+        select(articles.c.id, articles.c.url, articles.c.canonical_url, articles.c.content_hash, articles.c.text)
+        .where(articles.c.published_at >= since, articles.c.relevant.is_(True), articles.c.duplicate_of.is_(None),
+               articles.c.extraction == "trafilatura")
+        .order_by(articles.c.published_at))
+    return [dict(r._mapping) for r in rows if "#" not in r.canonical_url]

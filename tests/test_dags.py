@@ -58,7 +58,8 @@ print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()},
                          check=True, timeout=180)
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["errors"] == {}
-    assert set(report["dags"]) == {"scrutineer_collect", "scrutineer_process", "scrutineer_digest"}
+    assert set(report["dags"]) == {"scrutineer_collect", "scrutineer_process", "scrutineer_digest",
+                                   "scrutineer_recheck"}
     for dag_id, info in report["dags"].items():
         assert "scrutineer" in info["tags"] and info["doc"], dag_id
         assert min(info["retries"]) >= 2, dag_id

@@ -52,15 +52,18 @@ class SourceSpider(scrapy.Spider):
         super().__init__(*args, **kwargs)
         self.settings_obj = Settings()
         self.engine = get_engine(self.settings_obj.db)
-        with read(self.engine) as conn:
-            row = source_store.get_source(conn, source)
-        if row is None:
-            raise ValueError(f"unknown source {source!r}")
-        self.source = row
+        self.source = self.load_source(source)
         self.dry_run = bool(dry_run)
         self.started_at = datetime.now(timezone.utc)
         self.health: dict[str, Any] = {"status": "ok", "http_status": None, "bytes": 0, "requests": 0,
                                        "errors": [], "warnings": [], "validators": None}
+
+    def load_source(self, name: str) -> dict[str, Any]:
+        with read(self.engine) as conn:
+            row = source_store.get_source(conn, name)
+        if row is None:
+            raise ValueError(f"unknown source {name!r}")
+        return row
 
     # -- health ---------------------------------------------------------------------------
     def fail(self, message: str) -> None:
