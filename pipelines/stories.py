@@ -58,27 +58,36 @@ THREAD_DAYS = timedelta(days=30)
 #: Headline similarity that makes a new story the next development of an earlier one (a thread,
 #: the saga of many events); measured on the corpus's labelled sagas (README).
 THREAD_AT = 0.1
+#: A story's vector pools all its articles, so it looks up more of its strongest terms.
+THREAD_INDEX_TERMS = 25
 
 
 def threads(rows: list[dict[str, Any]], new_ids: set[str]) -> dict[str, str]:
     """thread_id for each story in `new_ids`: the thread of the most similar earlier story (TF-IDF
-    over its articles' headlines and leads), else a thread of its own. Earlier stories keep theirs."""
+    over its articles' headlines and leads), else a thread of its own. Earlier stories keep theirs.
+    Candidates come from an inverted index of distinctive terms, as for stories."""
     vectors = tfidf({r["id"]: sum((words(lead, "") for lead in r.get("leads") or [r["headline"]]), Counter())
                      for r in rows})
     out: dict[str, str] = {}
+    postings: dict[str, list[int]] = {}
     for i, row in enumerate(rows):
-        if row["id"] not in new_ids and row.get("thread_id"):
+        vec = vectors[row["id"]]
+        if row["id"] in new_ids or not row.get("thread_id"):
+            best, best_score = row["id"], THREAD_AT
+            top = sorted(vec, key=vec.__getitem__, reverse=True)[:THREAD_INDEX_TERMS]
+            for j in sorted(set().union(*(postings.get(t, ()) for t in top))):
+                earlier = rows[j]
+                if row["first_seen_at"] - earlier["last_seen_at"] > THREAD_DAYS:
+                    continue
+                score = cosine(vec, vectors[earlier["id"]])
+                if score >= best_score:
+                    best, best_score = out.get(earlier["id"], earlier["id"]), score
+            out[row["id"]] = best
+        else:
             out[row["id"]] = row["thread_id"]
-            continue
-        best, best_score = row["id"], THREAD_AT
-        for earlier in rows[:i]:
-            if row["first_seen_at"] - earlier["last_seen_at"] > THREAD_DAYS:
-                continue
-            score = cosine(vectors[row["id"]], vectors[earlier["id"]])
-            if score >= best_score:
-                best, best_score = out.get(earlier["id"], earlier["id"]), score
-        out[row["id"]] = best
-    return out
+        for t in vec:
+            postings.setdefault(t, []).append(i)
+    return {k: v for k, v in out.items() if k in new_ids or k not in {r["id"] for r in rows if r.get("thread_id")}}
 
 
 def story_id(first_article_id: str) -> str:
