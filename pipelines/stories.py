@@ -60,6 +60,8 @@ THREAD_DAYS = timedelta(days=30)
 THREAD_AT = 0.1
 #: A story's vector pools all its articles, so it looks up more of its strongest terms.
 THREAD_INDEX_TERMS = 25
+#: At most this many earlier stories are considered for a thread.
+THREAD_CANDIDATES = 2000
 
 
 def threads(rows: list[dict[str, Any]], new_ids: set[str]) -> dict[str, str]:
@@ -167,7 +169,10 @@ def run(settings: Settings) -> int:
     with write(engine) as conn:
         store.save_stories(conn, story_rows)
         written = store.save_results(conn, results)
-        known = store.stories_since(conn, min(r["first_seen_at"] for r in story_rows) - THREAD_DAYS)
+        # The look-back is bounded (most recent stories first), so a busy archive costs the same
+        # per article as a quiet one.
+        known = store.stories_since(conn, min(r["first_seen_at"] for r in story_rows) - THREAD_DAYS,
+                                    limit=THREAD_CANDIDATES + len(story_rows))
         linked = threads(known, {r["id"] for r in story_rows})
         store.save_stories(conn, [{**{k: v for k, v in r.items() if k != "leads"}, "thread_id": linked[r["id"]]}
                                   for r in known if r["id"] in linked])

@@ -138,16 +138,21 @@ def save_stories(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
     return upsert(conn, stories, rows, ["id"])
 
 
-def stories_since(conn: Connection, since: datetime) -> list[dict[str, Any]]:
-    """Stories still developing after `since`, oldest first (candidates for a thread), each with
-    `leads`: the titles and opening text of its original articles."""
-    rows = [dict(r._mapping) for r in conn.execute(
-        select(stories).where(stories.c.last_seen_at >= since).order_by(stories.c.first_seen_at, stories.c.id))]
+def stories_since(conn: Connection, since: datetime, limit: int | None = None) -> list[dict[str, Any]]:
+    """Stories still developing after `since` (at most the `limit` most recent), oldest first, each
+    with `leads`: the titles and opening text of its original articles (candidates for a thread)."""
+    stmt = select(stories).where(stories.c.last_seen_at >= since).order_by(stories.c.last_seen_at.desc(),
+                                                                           stories.c.id)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    rows = sorted((dict(r._mapping) for r in conn.execute(stmt)), key=lambda r: (r["first_seen_at"], r["id"]))
     leads: dict[str, list[str]] = {}
-    for sid, title, text in conn.execute(
-            select(articles.c.story_id, articles.c.title, func.substr(articles.c.text, 1, 600))
-            .where(articles.c.story_id.in_([r["id"] for r in rows]), articles.c.duplicate_of.is_(None))):
-        leads.setdefault(sid, []).append(f"{title}. {text}")
+    ids = [r["id"] for r in rows]
+    for start in range(0, len(ids), 500):
+        for sid, title, text in conn.execute(
+                select(articles.c.story_id, articles.c.title, func.substr(articles.c.text, 1, 600))
+                .where(articles.c.story_id.in_(ids[start:start + 500]), articles.c.duplicate_of.is_(None))):
+            leads.setdefault(sid, []).append(f"{title}. {text}")
     for r in rows:
         r["leads"] = leads.get(r["id"], [])
     return rows
