@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -362,3 +363,78 @@ def test_t29_week_boundaries_and_dst(sqlite_url: str) -> None:
         assert proc.returncode == 2 and "week" in proc.stderr
     with time_machine.travel(datetime(2026, 7, 19, 23, 30, tzinfo=timezone.utc), tick=False):  # Mon 00:30 BST
         assert digest.run(settings).week == "2026-W29"
+
+
+def _injecting_server(server_ctx: ssl.SSLContext, received: list[bytes]) -> tuple[int, threading.Thread]:
+    """A raw SMTP server that pipelines a forged "250" right after its STARTTLS go-ahead, in clear
+    (the STARTTLS response-injection attack, RFC 3207 §6), then speaks SMTP over TLS."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(20)
+
+    def serve() -> None:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        conn.settimeout(20)
+        f = conn.makefile("rb")
+        conn.sendall(b"220 sink ESMTP\r\n")
+        f.readline()  # EHLO
+        conn.sendall(b"250-sink\r\n250 STARTTLS\r\n")
+        f.readline()  # STARTTLS
+        conn.sendall(b"220 go ahead\r\n250-FORGED injected in clear\r\n250 AUTH PLAIN\r\n")
+        try:
+            tls = server_ctx.wrap_socket(conn, server_side=True)
+        except (ssl.SSLError, OSError):
+            received.append(b"handshake-failed")
+            conn.close()
+            return
+        tf = tls.makefile("rb")
+        replies = {b"EHLO": b"250-sink\r\n250 SIZE 10000000\r\n", b"MAIL": b"250 ok\r\n", b"RCPT": b"250 ok\r\n",
+                   b"QUIT": b"221 bye\r\n", b"RSET": b"250 ok\r\n", b"NOOP": b"250 ok\r\n"}
+        while True:
+            line = tf.readline()
+            if not line:
+                break
+            verb = line[:4].upper()
+            if verb == b"DATA":
+                tls.sendall(b"354 go\r\n")
+                body = b""
+                while not body.endswith(b"\r\n.\r\n"):
+                    chunk = tf.readline()
+                    if not chunk:
+                        break
+                    body += chunk
+                received.append(body)
+                tls.sendall(b"250 queued\r\n")
+            else:
+                tls.sendall(replies.get(verb, b"500 unknown\r\n"))
+                if verb == b"QUIT":
+                    break
+        tls.close()
+        listener.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return int(listener.getsockname()[1]), thread
+
+
+def test_t27_plaintext_injected_before_the_handshake_is_ignored(sqlite_url: str,
+                                                               tls_cert: tuple[ssl.SSLContext, Path]) -> None:
+    server_ctx, ca_file = tls_cert
+    subscribers.add(Settings(db=sqlite_url), "a@example.org", "analyst")
+    received: list[bytes] = []
+    port, thread = _injecting_server(server_ctx, received)
+    proc = _cli("digest", "--week", WEEK, "--send", "--db", sqlite_url,
+                env={"SCRUTINEER_SMTP_URL": f"smtp://127.0.0.1:{port}?starttls=1&cafile={ca_file}"})
+    thread.join(timeout=30)
+    # Either the client discarded the forged lines and sent over TLS after a fresh EHLO, or the
+    # handshake failed on them: never did the forged "AUTH" or any clear-text exchange count.
+    assert "Traceback" not in proc.stderr
+    if received == [b"handshake-failed"]:
+        assert proc.returncode == 1 and "TLS" in proc.stderr
+    else:
+        assert proc.returncode == 0, proc.stderr
+        assert len(received) == 1 and b"a@example.org" in received[0]
