@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.corpus_eval import evaluate
-
 CORPUS = Path(__file__).parent / "data" / "dedup_corpus"
 FLOORS = {"duplicate_pair_f1": 0.98, "story_pair_f1": 0.90}
 
@@ -28,8 +26,16 @@ def test_corpus_quality_floors(db_url: str, tmp_path: Path) -> None:
         assert got[metric] >= floor, f"{metric} {got[metric]} below {floor}"
 
 
-def test_holdout_within_005_of_floors(tmp_path: Path) -> None:
-    got = evaluate(CORPUS / "holdout.yaml", tmp_path)
+def test_holdout_within_005_of_floors(db_url: str) -> None:
+    from pipelines import process
+    from pipelines.corpus_eval import ingest, load, score
+    from pipelines.settings import Settings
+
+    settings = Settings(db=db_url)
+    items = load(CORPUS / "holdout.yaml")
+    ingest(settings, items)
+    process.run(settings)
+    got = score(settings, items)
     print("dedup holdout:", got)
     for metric, floor in FLOORS.items():
         assert got[metric] >= floor - 0.05, f"{metric} {got[metric]} more than 0.05 below {floor}"
@@ -41,7 +47,7 @@ SAGAS = {**dict.fromkeys(("mopac-blocks-contract", "palantir-court-challenge", "
          "drone-trial-privacy-complaint": "drone-trial-launch"}
 
 
-def test_story_threads_follow_sagas(tmp_path: Path) -> None:
+def test_story_threads_follow_sagas(db_url: str) -> None:
     from datetime import datetime, timezone
 
     from pipelines import export, process
@@ -51,7 +57,7 @@ def test_story_threads_follow_sagas(tmp_path: Path) -> None:
     from storage import articles as store
     from storage.db import get_engine, read
 
-    settings = Settings(db=f"sqlite:///{tmp_path / 't.sqlite'}")
+    settings = Settings(db=db_url)
     items = load(CORPUS / "corpus.yaml")
     ingest(settings, items)
     process.run(settings)
