@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, FileSystemLoader
 from sqlalchemy.engine import make_url
 
-from pipelines import sentiment, weeks
+from pipelines import tone, weeks
 from pipelines.settings import PACKAGE_DIR, Settings
 from pipelines.subscribers import load_profiles
 from pipelines.taxonomy import load as load_taxonomy
@@ -265,7 +265,7 @@ def render(settings: Settings, data: WeekData, subscriber: dict[str, Any]) -> Di
         for slug in profile.get("stance", []):
             t = s["tag_rows"].get(slug)
             if t and t.get("polarity") is not None:
-                stance.append({"label": tax.tags[slug].label, "tone": sentiment.label(t["polarity"]),
+                stance.append({"label": tax.tags[slug].label, "tone": tone.label_for(t["polarity"]),
                                "evidence": clean(t["evidence"], 280)})
         why = ", ".join(tax.tags[m].label for m in matched if m in tax.tags) if matched else "all relevant stories"
         chosen.append({**s, "stance": stance[:3], "why": why})

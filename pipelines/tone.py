@@ -124,3 +124,12 @@ def classify(texts: list[str]) -> list[tuple[str, float]]:
         return []
     probs = model().probabilities(texts)
     return [(LABELS[int(p.argmax())], round(float(p[2] - p[0]), 4)) for p in probs]
+
+
+#: A polarity (P(positive) − P(negative)) this far from zero has one tone clearly ahead; used where
+#: only the stored polarity is at hand (per-tag stance in the digest).
+STANCE_MARGIN = 0.25
+
+
+def label_for(polarity: float) -> str:
+    return "positive" if polarity >= STANCE_MARGIN else "negative" if polarity <= -STANCE_MARGIN else "neutral"
