@@ -41,6 +41,15 @@ class NetworkGuardMiddleware:
             raise RefusedRequest(f"bad URL {request.url[:200]!r}: {exc}") from exc
 
 
+#: Host names the resolver refused in this crawl, with the reason. Twisted reports any failure in
+#: resolution as "DNS lookup failed", so health messages look the real reason up here.
+refusals: dict[str, str] = {}
+
+
+def refusal_for(url: str) -> str | None:
+    return refusals.get((urlsplit(url).hostname or "").lower())
+
+
 class GuardedResolver(CachingThreadedResolver):
     """Scrapy's caching resolver, refusing to hand back a non-public address."""
 
@@ -48,7 +57,11 @@ class GuardedResolver(CachingThreadedResolver):
         d = super().getHostByName(name, timeout)
 
         def _check(address: str) -> str:
-            check_address(address, _allow())
+            try:
+                check_address(address, _allow())
+            except NonPublicAddress as exc:
+                refusals[name.lower().rstrip(".")] = f"{name} resolves to a {exc}"
+                raise
             return address
 
         return d.addCallback(_check)

@@ -48,4 +48,6 @@ class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
         await super()._parse_robots(response, netloc, request)
 
     def _robots_error(self, exc: Exception, netloc: str) -> None:
-        self._disallow_all(netloc, str(exc) or type(exc).__name__)
+        from crawlers.guard import refusal_for
+
+        self._disallow_all(netloc, refusal_for(f"http://{netloc}/") or str(exc) or type(exc).__name__)

@@ -16,6 +16,7 @@ from twisted.python.failure import Failure
 
 from crawlers.dates import plausible
 from crawlers.extract import extract_article
+from crawlers.guard import refusal_for
 from crawlers.netpolicy import NonPublicAddress
 from crawlers.urls import strip_tracking
 from pipelines.settings import Settings
@@ -32,7 +33,7 @@ def describe_failure(failure: Failure) -> str:
     if isinstance(exc, NonPublicAddress) or "non-public address" in str(exc):
         return str(exc)
     if failure.check(DNSLookupError):
-        return f"DNS lookup failed: {exc}"
+        return refusal_for(failure.request.url) or f"DNS lookup failed: {exc}"
     if failure.check(TimeoutError, TCPTimedOutError):
         return f"timed out: {exc}"
     text = str(exc) or type(exc).__name__
