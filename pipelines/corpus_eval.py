@@ -2,7 +2,7 @@
 
 Articles are stored in publication order (first-seen = published), as a collector would have met
 them, then the real `process` stage runs; pair F1 compares its duplicate and story assignments
-with the labels. Used by the quality-gate tests and `make bench`.
+with the labels. Used by the quality-gate tests.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from pipelines import export, process
+from pipelines import export
 from pipelines.evaluate import pair_f1
 from pipelines.settings import Settings
 from storage.article import Article
@@ -44,11 +44,3 @@ def score(settings: Settings, items: list[dict[str, Any]]) -> dict[str, float]:
     story_got = {it["id"]: by_url[it["url"]]["story_id"] for it in items}
     return {"duplicate_pair_f1": round(pair_f1(dup_truth, dup_got), 4),
             "story_pair_f1": round(pair_f1(story_truth, story_got), 4), "articles": len(items)}
-
-
-def evaluate(path: Path, workdir: Path) -> dict[str, float]:
-    settings = Settings(db=f"sqlite:///{workdir / (path.stem + '.sqlite')}")
-    items = load(path)
-    ingest(settings, items)
-    process.run(settings)
-    return score(settings, items)

@@ -89,7 +89,8 @@ def threads(rows: list[dict[str, Any]], new_ids: set[str]) -> dict[str, str]:
             out[row["id"]] = row["thread_id"]
         for t in vec:
             postings.setdefault(t, []).append(i)
-    return {k: v for k, v in out.items() if k in new_ids or k not in {r["id"] for r in rows if r.get("thread_id")}}
+    settled = {r["id"] for r in rows if r.get("thread_id")}
+    return {k: v for k, v in out.items() if k in new_ids or k not in settled}
 
 
 def story_id(first_article_id: str) -> str:

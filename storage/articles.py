@@ -194,12 +194,6 @@ def week_articles(conn: Connection, start: datetime, end: datetime) -> list[dict
     return [dict(r._mapping) for r in rows]
 
 
-def count_by_source_since(conn: Connection, since: datetime) -> dict[str, int]:
-    rows = conn.execute(select(articles.c.source, func.count()).where(articles.c.first_seen_at >= since)
-                        .group_by(articles.c.source))
-    return {r[0]: r[1] for r in rows}
-
-
 def tag_polarities(conn: Connection, start: datetime, end: datetime,
                    slugs: Sequence[str]) -> list[tuple[datetime, str, float]]:
     """(published_at, slug, stance polarity) of relevant original articles in [start, end)."""

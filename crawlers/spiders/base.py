@@ -103,8 +103,6 @@ class SourceSpider(scrapy.Spider):
             extraction=fields["extraction"], guid=fallback.guid if fallback else None,
             raw_html=response.body,
         )
-        if art.extraction == "no-text" and fallback is not None and fallback.summary:
-            art.text, art.extraction = "", "no-text"
         return art
 
     def summary_article(self, *, url: str, canonical_url: str, title: str, summary: str,
