@@ -69,6 +69,12 @@ sources = Table(
     Column("etag", Text),
     Column("last_modified", Text),
     Column("body_hash", String(64)),
+    # Polling state (pipelines/polling.py): the adaptive interval, when the source is next due,
+    # a host's Retry-After we must honour across passes, and how many passes failed in a row.
+    Column("poll_interval_s", Integer),
+    Column("next_poll_at", UTCDateTime),
+    Column("retry_after_until", UTCDateTime),
+    Column("failures", Integer, nullable=False, server_default="0"),
 )
 
 fetch_log = Table(
@@ -202,6 +208,29 @@ deliveries = Table(
     Column("error", Text),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("subscriber", "week"),
+)
+
+notices = Table(
+    "notices",
+    metadata,
+    # One row per OCDS release (procurement notice), linked to its contracting process by ocid.
+    Column("id", String(20), primary_key=True),  # sha256(ocid + release id)[:20]
+    Column("ocid", String(200), nullable=False, index=True),
+    Column("release_id", String(200), nullable=False),
+    Column("source", String(64), nullable=False, index=True),
+    Column("title", Text, nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("buyer", Text),
+    Column("suppliers", JSON, nullable=False),
+    Column("value", Float),
+    Column("currency", String(8)),
+    Column("cpv", JSON, nullable=False),
+    Column("stage", String(16), nullable=False),  # planning | tender | award | contract
+    Column("published_at", UTCDateTime, nullable=False, index=True),
+    Column("tender_deadline", UTCDateTime),
+    Column("url", Text),
+    Column("matched", JSON, nullable=False),  # why it was kept: buyer / CPV / keyword signals
+    Column("first_seen_at", UTCDateTime, nullable=False),
 )
 
 Index("ix_articles_pending", articles.c.processed_hash)
