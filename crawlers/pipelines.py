@@ -11,6 +11,7 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
+from pipelines.polling import after_pass
 from storage import sources as source_store
 from storage.article import Article
 from storage.articles import UpsertCounts, store_articles
@@ -81,6 +82,9 @@ class StoragePipeline:
         }
         with write(spider.engine) as conn:
             source_store.log_fetch(conn, entry)
+            source_store.save_polling(conn, spider.source["name"], after_pass(
+                spider.source, ok=health["status"] != "error", new=self.counts.new, known=known,
+                now=entry["finished_at"], retry_after=health.get("retry_after_until")))
             v = health.get("validators")
             if v and health["status"] == "ok":
                 source_store.save_validators(conn, spider.source["name"], v["etag"], v["last_modified"],

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from pipelines.errors import UserError
+from pipelines.polling import after_pass, deferred_until
 from pipelines.settings import PROJECT_DIR, Settings
 from storage import sources as store
 from storage.db import get_engine, read, write
@@ -77,6 +78,14 @@ def run_crawl(settings: Settings, source: dict[str, Any], dry_run: bool = False)
 def collect_one(settings: Settings, source: dict[str, Any]) -> CrawlResult:
     engine = get_engine(settings.db)
     started = datetime.now(timezone.utc)
+    wait = deferred_until(source, started)
+    if wait is not None:
+        # The host said Retry-After: not one request before then, even for a hand-run collect.
+        message = f"deferred: the host asked for no requests before {wait.isoformat()} (Retry-After)"
+        with write(engine) as conn:
+            store.log_fetch(conn, {"source": source["name"], "started_at": started, "finished_at": started,
+                                   "status": "warning", "message": message})
+        return CrawlResult(source["name"], "deferred", message=message)
     if source["kind"] not in SUPPORTED:
         message = f"source kind {source['kind']!r} is not collected by this version"
         code: int | None = 0
@@ -98,6 +107,8 @@ def collect_one(settings: Settings, source: dict[str, Any]) -> CrawlResult:
         store.log_fetch(conn, {"source": source["name"], "started_at": started,
                                "finished_at": datetime.now(timezone.utc), "status": "error",
                                "message": message[:4000]})
+        store.save_polling(conn, source["name"], after_pass(source, ok=False, new=0, known=0,
+                                                            now=datetime.now(timezone.utc)))
     return CrawlResult(source["name"], "error", message=message)
 
 
