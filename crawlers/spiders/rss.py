@@ -87,8 +87,10 @@ class FeedSpider(SourceSpider):
             known = known_urls(conn, [a.canonical_url for a, _ in candidates])
         for art, link in candidates:
             if follow and link and art.canonical_url not in known:
+                # dont_filter: entries are already one per identity, and a redirect that lands on a
+                # URL seen before must still reach page_failed/parse_page, or the entry is lost.
                 yield scrapy.Request(link, callback=self.parse_page, errback=self.page_failed,
-                                     cb_kwargs={"fallback": art}, meta={"fallback": art})
+                                     cb_kwargs={"fallback": art}, meta={"fallback": art}, dont_filter=True)
             elif art.canonical_url in known:
                 self.health.setdefault("known_skipped", 0)
                 self.health["known_skipped"] += 1
