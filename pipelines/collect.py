@@ -1,11 +1,15 @@
-"""Collection stage: one `scrapy crawl` subprocess per source, a few at a time.
+"""Collection stage: crawl subprocesses, one per host's sources, a few at a time.
 
-A subprocess per crawl because Twisted's reactor cannot restart inside one process (an Airflow
-worker, a test session), and because it bounds one source's time and memory: a hung or crashed
-crawl is killed and reported, and the other sources go on.
+Subprocesses because Twisted's reactor cannot restart inside one process (an Airflow worker, a
+test session), and because they bound time and memory: a hung or crashed crawl is killed and
+reported, and the other sources go on. A pass groups sources by host (crawlers/runner.py), so a
+host's politeness limits hold across its sources and start-up is paid once per host, not once per
+source; if a batch process dies, its unfinished sources are crawled again one per process, so one
+hostile source cannot cost the others their pass. An Airflow task crawls exactly one source.
 """
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -14,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
 
@@ -23,7 +28,9 @@ from pipelines.settings import PROJECT_DIR, Settings
 from storage import sources as store
 from storage.db import get_engine, read, write
 
-SUPPORTED = {"rss": "rss", "sitemap": "sitemap"}
+SUPPORTED = {"rss": "rss", "sitemap": "sitemap", "site": "site", "ocds": "ocds"}
+#: At most this many sources share one crawl process.
+MAX_BATCH = 40
 
 
 @dataclass
@@ -59,45 +66,52 @@ def crawl_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def run_crawl(settings: Settings, source: dict[str, Any], dry_run: bool = False) -> tuple[int | None, str]:
-    """Run one crawl subprocess to completion or its deadline; (returncode, stderr tail)."""
+def _run(cmd: list[str], settings: Settings, timeout: float, capture_stdout: bool) -> tuple[int | None, str]:
+    """Run a crawl subprocess to completion or its deadline; (returncode, stderr tail)."""
     proc = subprocess.Popen(
-        crawl_command(source["kind"], source["name"], dry_run), env=crawl_env(settings), cwd=PROJECT_DIR,
-        stdin=subprocess.DEVNULL, stdout=None if dry_run else subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cmd, env=crawl_env(settings), cwd=PROJECT_DIR, stdin=subprocess.DEVNULL,
+        stdout=None if capture_stdout else subprocess.DEVNULL, stderr=subprocess.PIPE,
         start_new_session=True,  # its own process group, so a kill takes any children too
     )
     try:
-        _, err = proc.communicate(timeout=settings.crawl_timeout_s)
+        _, err = proc.communicate(timeout=timeout)
         return proc.returncode, (err or b"").decode("utf-8", "replace")[-2000:]
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()  # reap: no zombies
-        return None, f"crawl timed out after {settings.crawl_timeout_s:.0f} s and was killed"
+        return None, f"crawl timed out after {timeout:.0f} s and was killed"
 
 
-def collect_one(settings: Settings, source: dict[str, Any]) -> CrawlResult:
-    engine = get_engine(settings.db)
-    started = datetime.now(timezone.utc)
-    wait = deferred_until(source, started)
-    if wait is not None:
-        # The host said Retry-After: not one request before then, even for a hand-run collect.
-        message = f"deferred: the host asked for no requests before {wait.isoformat()} (Retry-After)"
-        with write(engine) as conn:
-            store.log_fetch(conn, {"source": source["name"], "started_at": started, "finished_at": started,
-                                   "status": "warning", "message": message})
-        return CrawlResult(source["name"], "deferred", message=message)
-    if source["kind"] not in SUPPORTED:
-        message = f"source kind {source['kind']!r} is not collected by this version"
-        code: int | None = 0
-    else:
-        code, message = run_crawl(settings, source)
+def run_crawl(settings: Settings, source: dict[str, Any], dry_run: bool = False) -> tuple[int | None, str]:
+    """One source in its own `scrapy crawl` process (dry runs, Airflow tasks, isolation retries)."""
+    return _run(crawl_command(source["kind"], source["name"], dry_run), settings, settings.crawl_timeout_s,
+                capture_stdout=dry_run)
+
+
+def run_batch_crawl(settings: Settings, names: list[str]) -> tuple[int | None, str]:
+    """Several sources in one process; the deadline grows with the number of spider waves."""
+    from crawlers.runner import MAX_RUNNING
+
+    waves = math.ceil(len(names) / MAX_RUNNING)
+    return _run([sys.executable, "-m", "crawlers.runner", *names], settings, settings.crawl_timeout_s * waves,
+                capture_stdout=False)
+
+
+def _result(engine: Any, source: dict[str, Any], started: datetime, code: int | None,
+            message: str) -> CrawlResult | None:
+    """The source's own fetch-log line from this pass, or None when the crawl never wrote one."""
     with read(engine) as conn:
         logged = [e for e in store.fetch_history(conn, source["name"], limit=5) if e["started_at"] >= started]
-    if logged:
-        e = logged[0]
-        return CrawlResult(source["name"], e["status"], e["items_new"], e["items_known"], e["items_updated"],
-                           e["message"])
-    # The crawl died before writing its own report: write one for it, so health shows it.
+    if not logged:
+        return None
+    e = logged[0]
+    return CrawlResult(source["name"], e["status"], e["items_new"], e["items_known"], e["items_updated"],
+                       e["message"])
+
+
+def _record_death(engine: Any, source: dict[str, Any], started: datetime, code: int | None,
+                  message: str) -> CrawlResult:
+    """The crawl died before writing its own report: write one for it, so health shows it."""
     if code is not None and code < 0:
         message = f"crawl process killed by signal {-code}"
     elif code not in (None, 0) or not message:
@@ -112,6 +126,84 @@ def collect_one(settings: Settings, source: dict[str, Any]) -> CrawlResult:
     return CrawlResult(source["name"], "error", message=message)
 
 
+def _deferred(engine: Any, source: dict[str, Any], now: datetime) -> CrawlResult | None:
+    """The host said Retry-After: not one request before then, even for a hand-run collect."""
+    wait = deferred_until(source, now)
+    if wait is None:
+        return None
+    message = f"deferred: the host asked for no requests before {wait.isoformat()} (Retry-After)"
+    with write(engine) as conn:
+        store.log_fetch(conn, {"source": source["name"], "started_at": now, "finished_at": now,
+                               "status": "warning", "message": message})
+    return CrawlResult(source["name"], "deferred", message=message)
+
+
+def _unsupported(engine: Any, source: dict[str, Any], now: datetime) -> CrawlResult:
+    message = f"source kind {source['kind']!r} is not collected by this version"
+    with write(engine) as conn:
+        store.log_fetch(conn, {"source": source["name"], "started_at": now, "finished_at": now,
+                               "status": "warning", "message": message})
+    return CrawlResult(source["name"], "warning", message=message)
+
+
+def collect_one(settings: Settings, source: dict[str, Any]) -> CrawlResult:
+    """One source in its own crawl process: the unit of an Airflow task."""
+    engine = get_engine(settings.db)
+    started = datetime.now(timezone.utc)
+    early = _deferred(engine, source, started)
+    if early is not None:
+        return early
+    if source["kind"] not in SUPPORTED:
+        return _unsupported(engine, source, started)
+    code, message = run_crawl(settings, source)
+    return _result(engine, source, started, code, message) or _record_death(engine, source, started, code, message)
+
+
+def host_batches(chosen: list[dict[str, Any]], limit: int = MAX_BATCH) -> list[list[dict[str, Any]]]:
+    """Sources grouped by host (one politeness unit), in batches of at most `limit`."""
+    by_host: dict[str, list[dict[str, Any]]] = {}
+    for src in chosen:
+        by_host.setdefault((urlsplit(src["url"]).hostname or "").lower(), []).append(src)
+    out: list[list[dict[str, Any]]] = []
+    for group in by_host.values():
+        out += [group[i:i + limit] for i in range(0, len(group), limit)]
+    return out
+
+
+def collect_batch(settings: Settings, batch: list[dict[str, Any]]) -> list[CrawlResult]:
+    """Crawl a batch in one process; sources it left unreported are retried one per process."""
+    if len(batch) == 1:
+        return [collect_one(settings, batch[0])]
+    engine = get_engine(settings.db)
+    started = datetime.now(timezone.utc)
+    results: dict[str, CrawlResult] = {}
+    todo = []
+    for src in batch:
+        early = _deferred(engine, src, started)
+        if early is None and src["kind"] not in SUPPORTED:
+            early = _unsupported(engine, src, started)
+        if early is not None:
+            results[src["name"]] = early
+        else:
+            todo.append(src)
+    if todo:
+        code, message = run_batch_crawl(settings, [s["name"] for s in todo])
+        missing = []
+        for src in todo:
+            got = _result(engine, src, started, code, message)
+            if got is not None:
+                results[src["name"]] = got
+            else:
+                missing.append(src)
+        if missing and code is None:  # the batch ran out of time: no second chance this pass
+            for src in missing:
+                results[src["name"]] = _record_death(engine, src, started, code, message)
+        else:  # the process died (or never started a spider): isolate the rest
+            for src in missing:
+                results[src["name"]] = collect_one(settings, src)
+    return [results[s["name"]] for s in batch]
+
+
 def run(settings: Settings, names: list[str] | None = None) -> list[CrawlResult]:
     """One collection pass over all active sources (or the named ones, paused or not)."""
     engine = get_engine(settings.db)
@@ -124,5 +216,8 @@ def run(settings: Settings, names: list[str] | None = None) -> list[CrawlResult]
         chosen = [registry[n] for n in names]
     else:
         chosen = [s for s in registry.values() if s["status"] == "active"]
+    order = {s["name"]: i for i, s in enumerate(chosen)}
+    batches = sorted(host_batches(chosen), key=len, reverse=True)  # longest first: better packing
     with ThreadPoolExecutor(max_workers=max(1, settings.crawl_parallelism)) as pool:
-        return list(pool.map(lambda s: collect_one(settings, s), chosen))
+        done = [r for rs in pool.map(lambda b: collect_batch(settings, b), batches) for r in rs]
+    return sorted(done, key=lambda r: order[r.source])
