@@ -68,6 +68,8 @@ class StoragePipeline:
             return
         health = spider.health
         known = self.counts.known + health.get("known_skipped", 0)
+        # Spiders that store their own records (ocds notices) report their new rows in health.
+        new = self.counts.new + health.get("stored_new", 0)
         messages = health["errors"] + health["warnings"]
         if health.get("note") and not messages:
             messages = [health["note"]]
@@ -77,13 +79,13 @@ class StoragePipeline:
             "finished_at": datetime.now(timezone.utc), "status": health["status"],
             "http_status": health["http_status"], "bytes": int(stats.get("downloader/response_bytes", 0)),
             "requests": int(stats.get("downloader/request_count", 0)),
-            "items_new": self.counts.new, "items_known": known, "items_updated": self.counts.updated,
+            "items_new": new, "items_known": known, "items_updated": self.counts.updated,
             "message": "; ".join(messages)[:4000] or None,
         }
         with write(spider.engine) as conn:
             source_store.log_fetch(conn, entry)
             source_store.save_polling(conn, spider.source["name"], after_pass(
-                spider.source, ok=health["status"] != "error", new=self.counts.new, known=known,
+                spider.source, ok=health["status"] != "error", new=new, known=known,
                 now=entry["finished_at"], retry_after=health.get("retry_after_until")))
             v = health.get("validators")
             if v and health["status"] == "ok":

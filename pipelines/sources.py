@@ -23,7 +23,11 @@ KINDS = ("rss", "sitemap", "site", "ocds")
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 MAX_FILE_BYTES = 5 * 1024 * 1024
 SCHEDULE_ALIASES = ("@hourly", "@daily", "@weekly", "@monthly", "@once")
-FIELDS = ("name", "kind", "url", "schedule", "tags", "follow_links", "allow", "max_pages")
+FIELDS = ("name", "kind", "url", "schedule", "tags", "follow_links", "allow", "max_pages", "max_depth")
+#: Options that only mean something for some kinds; `max_pages` of an ocds source is pages of
+#: notices per pass, kept low because Find a Tender answers 429 after about 12 requests in 2 minutes.
+KIND_OPTIONS = {"allow": ("site",), "max_depth": ("site",), "max_pages": ("site", "ocds")}
+MAX_OCDS_PAGES = 50
 
 
 class _NoAliasLoader(yaml.SafeLoader):
@@ -83,6 +87,16 @@ def validate(raw: Any, label: str) -> dict[str, Any]:
     if not isinstance(tags, list) or not all(isinstance(t, str) and len(t) <= 64 for t in tags):
         raise Invalid(label, "tags", "must be a list of short strings")
     options: dict[str, Any] = {}
+    for opt, kinds in KIND_OPTIONS.items():
+        if opt in raw and kind not in kinds:
+            raise Invalid(label, opt, f"only for kind {' or '.join(kinds)}")
+    if "max_depth" in raw:
+        md = raw["max_depth"]
+        if isinstance(md, bool) or not isinstance(md, int) or not 0 <= md <= 20:
+            raise Invalid(label, "max_depth", "must be a whole number from 0 to 20")
+        options["max_depth"] = md
+    if kind == "ocds" and isinstance(raw.get("max_pages"), int) and raw["max_pages"] > MAX_OCDS_PAGES:
+        raise Invalid(label, "max_pages", f"at most {MAX_OCDS_PAGES} pages per pass for an ocds source (rate limits)")
     if "follow_links" in raw:
         if not isinstance(raw["follow_links"], bool):
             raise Invalid(label, "follow_links", "must be true or false")

@@ -1,0 +1,289 @@
+"""OCDS release packages → notice dicts, and the filter that keeps policing AI/data/surveillance work.
+
+Pure functions on bytes and dicts, shared by the `ocds` spider, `sources test` and the tests. The
+shapes read are those of the OCDS 1.1 release package as published by Find a Tender (releases at
+the top, `links.next` for the next page) and Contracts Finder (the same, or a `results` list of
+packages), plus record packages (`records[].compiledRelease`) for good measure.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import lru_cache
+from itertools import accumulate
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from crawlers.dates import parse_date
+
+#: Deeper JSON than this is refused before parsing (T22): OCDS needs about 8 levels, and a
+#: 100k-deep document would otherwise blow the C decoder's recursion limit.
+MAX_JSON_DEPTH = 64
+#: Releases read from one page; Find a Tender pages hold at most 100.
+MAX_RELEASES_PER_PAGE = 1000
+MAX_TITLE = 1000
+MAX_DESCRIPTION = 5000
+MAX_NAME = 500
+STAGES = ("planning", "tender", "award", "contract")
+#: OCDS documentType codes that are the published notice itself (its human-readable page).
+NOTICE_DOCUMENT_TYPES = ("tenderNotice", "awardNotice", "contractNotice", "plannedProcurementNotice",
+                         "contractAwardNotice", "biddingDocuments")
+
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+_DEPTH_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+
+
+class OcdsError(ValueError):
+    """A page that is not an OCDS package we can read; the message goes to source health."""
+
+
+def json_depth(body: bytes) -> int:
+    """Greatest nesting of arrays/objects, without parsing (brackets inside strings ignored)."""
+    brackets = _STRING.sub(b'""', body).translate(None, _NOT_BRACKET)
+    if not brackets:
+        return 0
+    return max(accumulate(_DEPTH_STEP[b] for b in brackets))
+
+
+def load_package(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> dict[str, Any]:
+    """Parse one page with a depth guard: hostile nesting is an OcdsError, never a RecursionError."""
+    depth = json_depth(body)
+    if depth > max_depth:
+        raise OcdsError(f"JSON nested {depth} levels deep (limit {max_depth}): refused")
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise OcdsError(f"not JSON: {str(exc)[:200]}") from exc
+    if not isinstance(data, dict):
+        raise OcdsError("not an OCDS package (top level is not an object)")
+    return data
+
+
+def releases_of(package: dict[str, Any]) -> list[dict[str, Any]]:
+    """The releases on one page, whichever of the published shapes it has."""
+    out: list[Any] = []
+    if isinstance(package.get("releases"), list):
+        out.extend(package["releases"])
+    for rec in package.get("records") or []:
+        if isinstance(rec, dict) and isinstance(rec.get("compiledRelease"), dict):
+            out.append(rec["compiledRelease"])
+    for res in package.get("results") or []:  # Contracts Finder search: a list of packages
+        if isinstance(res, dict):
+            out.extend((res.get("releases") or []) if "releases" in res else [res])
+    if not out and not any(k in package for k in ("releases", "records", "results")):
+        raise OcdsError("not an OCDS package (no releases, records or results)")
+    return [r for r in out if isinstance(r, dict)][:MAX_RELEASES_PER_PAGE]
+
+
+def next_link(package: dict[str, Any]) -> str | None:
+    links = package.get("links")
+    nxt = links.get("next") if isinstance(links, dict) else None
+    return nxt if isinstance(nxt, str) and nxt.startswith(("http://", "https://")) else None
+
+
+# -- one release → one notice -------------------------------------------------------------------
+def _d(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _l(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _s(value: Any, limit: int) -> str:
+    return " ".join(value.split())[:limit] if isinstance(value, str) else ""
+
+
+def _amount(value: Any) -> tuple[float | None, str | None]:
+    v = _d(value)
+    amount = v.get("amount")
+    if isinstance(amount, bool) or not isinstance(amount, (int, float)):
+        return None, None
+    currency = v.get("currency") if isinstance(v.get("currency"), str) else None
+    return float(amount), (currency[:8] if currency else None)
+
+
+def stage_of(release: dict[str, Any]) -> str:
+    """The most advanced stage the release's tags name; from its sections when tags don't say."""
+    tags = [t for t in _l(release.get("tag")) if isinstance(t, str)]
+    for stage in reversed(STAGES):
+        if any(t.startswith(stage) for t in tags):
+            return stage
+    for stage, key in (("contract", "contracts"), ("award", "awards"), ("tender", "tender")):
+        if release.get(key):
+            return stage
+    return "planning"
+
+
+def _cpv(release: dict[str, Any]) -> list[str]:
+    tender = _d(release.get("tender"))
+    classes = [tender.get("classification")]
+    for item in _l(tender.get("items")) + [i for a in _l(release.get("awards")) for i in _l(_d(a).get("items"))]:
+        classes.append(_d(item).get("classification"))
+        classes.extend(_l(_d(item).get("additionalClassifications")))
+    out: list[str] = []
+    for c in map(_d, classes):
+        code = c.get("id")
+        if str(c.get("scheme", "")).upper() == "CPV" and isinstance(code, (str, int)):
+            code = str(code).split("-")[0].strip()[:16]
+            if code and code not in out:
+                out.append(code)
+    return out
+
+
+def _parties(release: dict[str, Any], role: str) -> list[str]:
+    return [_s(_d(p).get("name"), MAX_NAME) for p in _l(release.get("parties"))
+            if role in _l(_d(p).get("roles")) and _s(_d(p).get("name"), MAX_NAME)]
+
+
+def _notice_url(release: dict[str, Any]) -> str | None:
+    docs = _l(_d(release.get("tender")).get("documents"))
+    for section in ("awards", "contracts"):
+        for entry in _l(release.get(section)):
+            docs = _l(_d(entry).get("documents")) + docs
+    fallback = None
+    for doc in map(_d, docs):
+        url = doc.get("url")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")) or len(url) > 2083:
+            continue
+        if doc.get("documentType") in NOTICE_DOCUMENT_TYPES:
+            return url
+        fallback = fallback or url
+    return fallback
+
+
+def notice_from_release(release: dict[str, Any], package: dict[str, Any], source: str,
+                        now: datetime | None = None) -> dict[str, Any] | None:
+    """The stored shape of one release; None when it lacks the ocid or release id that identify it."""
+    ocid, rid = release.get("ocid"), release.get("id")
+    if not isinstance(ocid, str) or not ocid.strip() or not isinstance(rid, (str, int)) or not str(rid).strip():
+        return None
+    tender, planning = _d(release.get("tender")), _d(release.get("planning"))
+    awards, contracts = [_d(a) for a in _l(release.get("awards"))], [_d(c) for c in _l(release.get("contracts"))]
+    title = (_s(tender.get("title"), MAX_TITLE) or next((_s(a.get("title"), MAX_TITLE) for a in awards if a.get("title")), "")
+             or next((_s(c.get("title"), MAX_TITLE) for c in contracts if c.get("title")), "")
+             or _s(_d(planning.get("budget")).get("description"), MAX_TITLE) or ocid.strip()[:MAX_TITLE])
+    description = _s(tender.get("description"), MAX_DESCRIPTION) or next(
+        (_s(a.get("description"), MAX_DESCRIPTION) for a in awards if a.get("description")), "")
+    buyer = _s(_d(release.get("buyer")).get("name"), MAX_NAME) or next(iter(_parties(release, "buyer")), "") \
+        or _s(_d(tender.get("procuringEntity")).get("name"), MAX_NAME)
+    suppliers: list[str] = []
+    for name in [_s(_d(s).get("name"), MAX_NAME) for a in awards for s in _l(a.get("suppliers"))] + \
+            _parties(release, "supplier"):
+        if name and name not in suppliers:
+            suppliers.append(name)
+    value, currency = None, None
+    for candidate in [c.get("value") for c in contracts] + [a.get("value") for a in awards] + \
+            [tender.get("value"), _d(planning.get("budget")).get("amount")]:
+        value, currency = _amount(candidate)
+        if value is not None:
+            break
+    now = now or datetime.now(timezone.utc)
+    published = parse_date(release.get("date")) or parse_date(package.get("publishedDate")) or now
+    return {
+        "ocid": ocid.strip()[:200], "release_id": str(rid).strip()[:200], "source": source,
+        "title": title, "description": description, "buyer": buyer or None, "suppliers": suppliers[:50],
+        "value": value, "currency": currency, "cpv": _cpv(release)[:50], "stage": stage_of(release),
+        "published_at": published, "tender_deadline": parse_date(_d(tender.get("tenderPeriod")).get("endDate")),
+        "url": _notice_url(release), "matched": [],
+    }
+
+
+# -- the filter -----------------------------------------------------------------------------------
+def _pattern(terms: list[str]) -> re.Pattern[str] | None:
+    """One alternation; short all-capitals acronyms are case-sensitive, everything else is not."""
+    parts = []
+    for term in sorted({t.strip() for t in terms if t and t.strip()}, key=len, reverse=True):
+        body = r"\s+".join(re.escape(w) for w in term.split())
+        parts.append(body if term.isupper() and len(term) <= 5 else f"(?i:{body})")
+    return re.compile(r"(?<!\w)(" + "|".join(parts) + r")(?!\w)") if parts else None
+
+
+@dataclass
+class Rules:
+    buyers: re.Pattern[str] | None
+    policing: re.Pattern[str] | None
+    tech: re.Pattern[str] | None
+    always: re.Pattern[str] | None
+    cpv_prefixes: dict[str, str] = field(default_factory=dict)
+
+
+def _gazetteer_buyers(path: Path | None) -> list[str]:
+    """Official names and strong aliases of forces and policing bodies: cheap, and no false friends."""
+    if path is None or not path.exists():
+        return []
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    names: list[str] = []
+    for tag in data.get("tags") or []:
+        if isinstance(tag, dict) and tag.get("parent") in ("police-forces", "policing-bodies"):
+            names += [tag.get("label") or ""] + [a for a in tag.get("aliases") or [] if isinstance(a, str)]
+    return [n for n in names if n]
+
+
+@lru_cache(maxsize=4)
+def load_rules(path: Path, gazetteer: Path | None = None) -> Rules:
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return Rules(
+        buyers=_pattern(list(data.get("buyers") or []) + _gazetteer_buyers(gazetteer)),
+        policing=_pattern(list(data.get("policing_keywords") or [])),
+        tech=_pattern(list(data.get("tech_keywords") or [])),
+        always=_pattern(list(data.get("always") or [])),
+        cpv_prefixes={str(k): str(v) for k, v in (data.get("cpv_prefixes") or {}).items()},
+    )
+
+
+def default_rules() -> Rules:
+    from pipelines.settings import PACKAGE_DIR, Settings
+
+    return load_rules(PACKAGE_DIR / "procurement.yaml", Settings().gazetteer)
+
+
+def _hits(pattern: re.Pattern[str] | None, text: str) -> list[str]:
+    if pattern is None or not text:
+        return []
+    out: list[str] = []
+    for m in pattern.finditer(text):
+        word = " ".join(m.group(1).split())
+        if word.lower() not in {w.lower() for w in out}:
+            out.append(word)
+    return out
+
+
+def match(notice: dict[str, Any], rules: Rules) -> list[str]:
+    """Why this notice matters (empty: it doesn't): policing AND AI/data/surveillance, or a watched name."""
+    text = " ".join([notice.get("title") or "", notice.get("description") or ""])
+    names = " ; ".join([notice.get("buyer") or ""] + list(notice.get("suppliers") or []))
+    always = _hits(rules.always, text + " ; " + names)
+    buyer = _hits(rules.buyers, notice.get("buyer") or "")
+    policing = _hits(rules.policing, text)
+    cpv = [f"cpv: {code} ({label})" for code in notice.get("cpv") or []
+           for prefix, label in rules.cpv_prefixes.items() if code.startswith(prefix)][:5]
+    tech = _hits(rules.tech, text)
+    reasons = [f"watched: {w}" for w in always]
+    if (buyer or policing) and (cpv or tech):
+        reasons += [f"buyer: {notice.get('buyer')}"] if buyer else []
+        reasons += [f"policing: {w}" for w in policing[:3]]
+        reasons += cpv + [f"keyword: {w}" for w in tech[:5]]
+    return reasons
+
+
+def notices_from_package(package: dict[str, Any], source: str, rules: Rules | None,
+                         now: datetime | None = None) -> tuple[list[dict[str, Any]], int]:
+    """(kept notices with their reasons, how many releases were read); rules None keeps all."""
+    releases = releases_of(package)
+    kept = []
+    for rel in releases:
+        notice = notice_from_release(rel, package, source, now)
+        if notice is None:
+            continue
+        if rules is not None:
+            notice["matched"] = match(notice, rules)
+            if not notice["matched"]:
+                continue
+        kept.append(notice)
+    return kept, len(releases)
