@@ -8,8 +8,16 @@ the ledger, so a retry or a cleared task never sends twice.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
+
+
+def _alert_analysts(context: Any) -> None:
+    """on_failure_callback, called after the last retry; imported at call time to keep parsing light."""
+    from pipelines.alerts import task_failed
+
+    task_failed(context)
 
 
 @dag(
@@ -18,7 +26,7 @@ from airflow.sdk import CronDataIntervalTimetable, dag, task
     catchup=False,
     max_active_runs=1,
     tags=["scrutineer", "digest"],
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=10)},
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=10), "on_failure_callback": _alert_analysts},
     params={"week": ""},  # set in a manual run's conf to send a chosen ISO week
     doc_md=__doc__,
 )

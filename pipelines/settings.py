@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     #: Base of the public site that serves one-click unsubscribe (RFC 8058 needs HTTPS).
     public_url: str = "https://scrutineer.invalid"
     unsubscribe_mailto: str = "unsubscribe@scrutineer.invalid"
+    #: Comma-separated addresses that get failure alerts and the daily source-health report.
+    analyst_emails: str = ""
     user_agent: str = "ScrutineerBot/0.1 (+https://scrutineer.invalid/bot)"
     taxonomy: Path = PACKAGE_DIR / "taxonomy.yaml"
     #: The UK policing gazetteer (forces, oversight bodies, vendors, technologies), same format.
@@ -38,6 +40,10 @@ class Settings(BaseSettings):
     crawl_parallelism: int = 4
     download_timeout_s: float = 30.0
     download_maxsize: int = 10 * 1024 * 1024
+    #: A host name that does not resolve within this many seconds fails that request.
+    dns_timeout_s: float = 10.0
+    #: Extra trusted CAs (PEM) for HTTPS, beside the system's: a private or test CA. Never "insecure".
+    ca_bundle: str | None = None
     max_feed_items: int = 500
     #: Relevance threshold for the yes/no `relevant` flag.
     relevance_threshold: float = 0.5

@@ -52,17 +52,20 @@ from airflow.models.dagbag import DagBag
 bag = DagBag(dag_folder=DAG_FOLDER)
 print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()},
                   "dags": {d.dag_id: {"tags": sorted(d.tags), "doc": bool(d.doc_md),
-                                      "retries": [t.retries for t in d.tasks]} for d in bag.dags.values()}}))
+                                      "retries": [t.retries for t in d.tasks],
+                                      "alerts": [bool(t.on_failure_callback) for t in d.tasks]}
+                         for d in bag.dags.values()}}))
 """.replace("DAG_FOLDER", repr(str(ROOT / "dags")))
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=_airflow_env(tmp_path),
                          check=True, timeout=180)
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["errors"] == {}
     assert set(report["dags"]) == {"scrutineer_collect", "scrutineer_process", "scrutineer_digest",
-                                   "scrutineer_recheck"}
+                                   "scrutineer_recheck", "scrutineer_health"}
     for dag_id, info in report["dags"].items():
         assert "scrutineer" in info["tags"] and info["doc"], dag_id
         assert min(info["retries"]) >= 2, dag_id
+        assert all(info["alerts"]), dag_id  # every task emails the analysts when it fails for good
 
 
 RUN_ALL = """
@@ -109,14 +112,15 @@ def test_dags_run_end_to_end_with_dag_test(tmp_path: Path) -> None:
     assert result["sent"] == {"rights@example.org": 1}  # the second run (a retry or re-run) sent nothing
 
 
-def test_airflow_dags_list_shows_the_three_dags(tmp_path: Path) -> None:
+def test_airflow_dags_list_shows_every_dag(tmp_path: Path) -> None:
     env = _airflow_env(tmp_path)
     airflow = str(Path(sys.executable).with_name("airflow"))
     subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
     subprocess.run([airflow, "dags", "reserialize"], env=env, check=True, capture_output=True, timeout=300)
     listing = subprocess.run([airflow, "dags", "list"], env=env, check=True, capture_output=True, text=True,
                              timeout=300).stdout
-    for dag_id in ("scrutineer_collect", "scrutineer_process", "scrutineer_digest"):
+    for dag_id in ("scrutineer_collect", "scrutineer_process", "scrutineer_digest", "scrutineer_recheck",
+                   "scrutineer_health"):
         assert dag_id in listing
     errors = subprocess.run([airflow, "dags", "list-import-errors"], env=env, capture_output=True, text=True,
                             timeout=300).stdout
