@@ -17,7 +17,7 @@ from twisted.python.failure import Failure
 from crawlers.dates import from_struct
 from crawlers.spiders.base import SourceSpider, describe_failure
 from crawlers.urls import MAX_URL_LENGTH, canonicalize, strip_tracking
-from storage.article import Article
+from storage.article import Article, normalise_text
 from storage.articles import known_urls
 from storage.db import read
 
@@ -106,6 +106,8 @@ class FeedSpider(SourceSpider):
             self.warn(f"entry link longer than {MAX_URL_LENGTH} characters skipped")
             return None, None
         page_link = link if link.startswith(("http://", "https://")) else None
+        if not page_link and not normalise_text(entry.get("title", "") + entry.get("summary", "")):
+            return None, None  # a fragment (a feed cut mid-<item>, T15): nothing to identify or read
         # An entry with no usable link still has an identity: the feed URL plus its guid.
         identity = canonicalize(page_link) if page_link else canonicalize(base) + "#" + (guid or entry.get("title", ""))
         published = from_struct(entry.get("published_parsed") or entry.get("updated_parsed"))
