@@ -14,15 +14,8 @@ from storage import articles as store
 from storage.db import get_engine, read, write
 
 BATCH = 200
-LEAD_SENTENCES = 3
 TONE_SENTENCES = 6
 STANCE_SENTENCES = 3
-
-
-def substantive(found: dict[str, Any], has_title: bool) -> dict[str, Any]:
-    """Tags the article is about, not merely mentions: in the title or lead, or said twice."""
-    lead = LEAD_SENTENCES + (1 if has_title else 0)  # sentence 0 is the title
-    return {slug: hit for slug, hit in found.items() if hit.first < lead or hit.count >= 2}
 
 
 def lead_text(title: str, body: str, limit: int = TONE_SENTENCES) -> str:
@@ -46,7 +39,7 @@ def enrich_one(row: dict[str, Any], settings: Settings) -> dict[str, Any]:
     tax = load(settings.taxonomy, settings.gazetteer)
     body = row["text"] or row["summary"] or ""
     found, signals = tax.analyse(row["title"], body)
-    tags = substantive(found, bool(row["title"]))
+    tags = tax.substantive(found, bool(row["title"]))  # the evidence rule: pipelines/taxonomy.py
     rel = relevance.score(tax, tags, signals, len(body.split()), settings.relevance_threshold)
     language = detect_language(f"{row['title']}. {body}", row.get("language"))
     flag = None

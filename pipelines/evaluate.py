@@ -88,3 +88,36 @@ def scores(records: Iterable[dict[str, Any]], truth: dict[str, Any], outlets: di
         "story_pair_f1": round(pair_f1(story_truth, story_got), 4),
         "sentiment_macro_f1": round(sum(f1s) / len(f1s), 4),
     }
+
+
+def tag_scores(pairs: Iterable[tuple[Iterable[str], Iterable[str]]]) -> dict[str, Any]:
+    """Micro precision/recall/F1 over (gold tags, predicted tags) pairs, with per-slug counts so a
+    failing gate can say which tag let it down."""
+    per: dict[str, dict[str, int]] = {}
+    for gold, got in pairs:
+        want, have = set(gold), set(got)
+        for slug, key in [(s, "tp") for s in want & have] + [(s, "fp") for s in have - want] + \
+                         [(s, "fn") for s in want - have]:
+            per.setdefault(slug, {"tp": 0, "fp": 0, "fn": 0})[key] += 1
+    tp, fp, fn = (sum(c[k] for c in per.values()) for k in ("tp", "fp", "fn"))
+    return {"micro_f1": round(_f1(tp, fp, fn), 4),
+            "precision": round(tp / (tp + fp), 4) if tp + fp else 1.0,
+            "recall": round(tp / (tp + fn), 4) if tp + fn else 1.0,
+            "tp": tp, "fp": fp, "fn": fn, "per_slug": dict(sorted(per.items()))}
+
+
+def per_slug_report(result: dict[str, Any]) -> str:
+    """One line per slug with an error: what a CI log needs to find the tag that slipped."""
+    lines = []
+    for slug, c in result["per_slug"].items():
+        if c["fp"] or c["fn"]:
+            p = c["tp"] / (c["tp"] + c["fp"]) if c["tp"] + c["fp"] else 1.0
+            r = c["tp"] / (c["tp"] + c["fn"]) if c["tp"] + c["fn"] else 1.0
+            lines.append(f"  {slug:32s} P {p:.2f} R {r:.2f}  (tp {c['tp']}, fp {c['fp']}, fn {c['fn']})")
+    return "\n".join(lines)
+
+
+def labelled_tag_scores(tax: Any, articles: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Tag scores of the taxonomy `tax` on a labelled set (tests/data/tags_labelled.yaml's shape:
+    title, text, gold tags), over every slug of the taxonomy and gazetteer."""
+    return tag_scores((a["tags"], tax.tag(a["title"], a["text"])) for a in articles)

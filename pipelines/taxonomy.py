@@ -1,7 +1,9 @@
 """The taxonomy (YAML that analysts edit) compiled into one matcher.
 
 All aliases of all tags go into Aho-Corasick automata, so matching an article is one pass over
-its text however many aliases there are, instead of one regex per alias per article.
+its text however many aliases there are, instead of one regex per alias per article. Which hits
+make a tag follows tests/data/TAGGING_GUIDE.md: entities tag on any mention, topics only when
+they are in the headline or lead or fill two sentences (`evidence` in the YAML).
 """
 from __future__ import annotations
 
@@ -17,6 +19,12 @@ import yaml
 from pipelines.text import fold, sentences
 
 
+#: Sentences after the title that count as the lead: where a news report says what it is about.
+LEAD_SENTENCES = 3
+#: Parents whose tags are topics (evidence "topic") unless an entry says otherwise.
+TOPIC_PARENTS = frozenset({"topics", "technologies"})
+
+
 @dataclass(frozen=True)
 class Tag:
     slug: str
@@ -25,6 +33,7 @@ class Tag:
     relevance: str
     context: tuple[str, ...] = ()
     veto: tuple[str, ...] = ()
+    evidence: str = "mention"  #: mention (entities: any mention) | topic (headline, lead or two sentences)
 
 
 @dataclass
@@ -43,8 +52,8 @@ def _is_acronym(phrase: str) -> bool:
 
 @dataclass(frozen=True)
 class _Entry:
-    kind: str  # tag | signal | exclude
-    name: str  # slug or signal group
+    kind: str  # tag | signal | exclude | part (one side of a co-occurrence rule)
+    name: str  # slug, signal group, or "slug#side" for a part
     weak: bool
     length: int
 
@@ -76,18 +85,30 @@ class Taxonomy:
             existing = automaton.get(key, ())
             automaton.add_word(key, (*existing, _Entry(entry.kind, entry.name, entry.weak, len(key))))
 
+        #: slug -> number of sides of its co-occurrence rule (all sides in one sentence make a hit)
+        self._cooccur: dict[str, int] = {}
         for entry in data.get("tags", []):
-            tag = Tag(slug=entry["slug"], label=entry.get("label", entry["slug"]), parent=entry.get("parent"),
+            parent = entry.get("parent")
+            evidence = entry.get("evidence") or ("topic" if parent in TOPIC_PARENTS else "mention")
+            if evidence not in ("mention", "topic"):
+                raise ValueError(f"tag {entry['slug']}: evidence must be mention or topic, not {evidence!r}")
+            tag = Tag(slug=entry["slug"], label=entry.get("label", entry["slug"]), parent=parent,
                       relevance=entry.get("relevance", "none"),
-                      context=tuple(fold(c).lower() for c in entry.get("context", [])),
-                      veto=tuple(fold(v).lower() for v in entry.get("veto", [])))
+                      context=tuple(fold(c).lower() for c in entry.get("context") or []),
+                      veto=tuple(fold(v).lower() for v in entry.get("veto") or []), evidence=evidence)
             self.tags[tag.slug] = tag
-            for alias in entry.get("aliases", []):
+            sides = entry.get("cooccur") or []
+            if sides:
+                self._cooccur[tag.slug] = len(sides)
+            for side, words in enumerate(sides):
+                for word in words:
+                    add(word, _Entry("part", f"{tag.slug}#{side}", False, 0), _is_acronym(word))
+            for alias in entry.get("aliases") or []:
                 add(alias, _Entry("tag", tag.slug, False, 0), _is_acronym(alias))
-            for alias in entry.get("weak", []):
+            for alias in entry.get("weak") or []:
                 case_sensitive = bool(entry.get("case_sensitive_weak")) or _is_acronym(alias)
                 add(alias, _Entry("tag", tag.slug, True, 0), case_sensitive)
-            for phrase in entry.get("exclude", []):
+            for phrase in entry.get("exclude") or []:
                 add(phrase, _Entry("exclude", "", False, 0), False)
         self.signal_groups = list((data.get("signals") or {}).keys())
         for group, words in (data.get("signals") or {}).items():
@@ -98,7 +119,8 @@ class Taxonomy:
                 automaton.make_automaton()
 
     def _hits(self, sent: str) -> list[tuple[int, int, _Entry]]:
-        """(start, end, entry) for every boundary-respecting hit, excluded spans removed."""
+        """(start, end, entry) for every boundary-respecting hit, hits touching an excluded span removed
+        ("Cambridgeshire police and crime panel" names the panel, not the force)."""
         raw: list[tuple[int, int, _Entry]] = []
         for automaton, text in ((self._ci, sent.lower()), (self._cs, sent)):
             if not len(automaton):
@@ -110,7 +132,7 @@ class Taxonomy:
                         raw.append((start, end + 1, e))
         excluded = [(a, b) for a, b, e in raw if e.kind == "exclude"]
         return [(a, b, e) for a, b, e in raw
-                if e.kind != "exclude" and not any(x <= a and b <= y for x, y in excluded)]
+                if e.kind != "exclude" and not any(a < y and x < b for x, y in excluded)]
 
     @staticmethod
     def _leftmost_longest(hits: list[tuple[int, int, _Entry]]) -> list[tuple[int, int, _Entry]]:
@@ -135,7 +157,10 @@ class Taxonomy:
             hits = self._hits(sent)
             for _, _, e in self._leftmost_longest([h for h in hits if h[2].kind == "signal"]):
                 signals[e.name] += 1
-            for _, _, e in self._leftmost_longest([h for h in hits if h[2].kind == "tag"]):
+            chosen = self._leftmost_longest([h for h in hits if h[2].kind == "tag"])
+            if self._cooccur:  # beside, not through, leftmost-longest: the span would hide hits inside it
+                chosen += self._cooccurring(hits)
+            for _, _, e in chosen:
                 if e.weak and e.name not in found:
                     if e.name not in weak_ok:
                         weak_ok[e.name] = self._weak_ok(self.tags[e.name], whole)
@@ -148,17 +173,46 @@ class Taxonomy:
                     hit.sentences.append(sent)
         return found, signals
 
+    def _cooccurring(self, hits: list[tuple[int, int, _Entry]]) -> list[tuple[int, int, _Entry]]:
+        """A tag hit spanning the parts when every side of a tag's co-occurrence rule is in the sentence
+        ("criminals" and "AI" together are `ai-crime`; either alone is not)."""
+        spans: dict[str, dict[int, tuple[int, int]]] = {}
+        for a, b, e in hits:
+            if e.kind == "part":
+                slug, side = e.name.rsplit("#", 1)
+                spans.setdefault(slug, {}).setdefault(int(side), (a, b))
+        out = []
+        for slug, sides in spans.items():
+            if len(sides) == self._cooccur[slug]:
+                a, b = min(x for x, _ in sides.values()), max(y for _, y in sides.values())
+                out.append((a, b, _Entry("tag", slug, False, b - a)))
+        return out
+
     def match(self, title: str, text: str) -> dict[str, Match]:
+        """Every tag with at least one hit, before the evidence rule (see `tag`)."""
         return self.analyse(title, text)[0]
+
+    def substantive(self, found: dict[str, Match], has_title: bool = True) -> dict[str, Match]:
+        """The hits that make tags: entities on any mention; topics when in the headline or lead, or
+        in at least two sentences (tests/data/TAGGING_GUIDE.md)."""
+        lead = LEAD_SENTENCES + (1 if has_title else 0)  # sentence 0 is the title
+        return {slug: hit for slug, hit in found.items()
+                if self.tags[slug].evidence == "mention" or hit.first < lead or len(hit.sentences) >= 2}
+
+    def tag(self, title: str, text: str) -> dict[str, Match]:
+        """The article's tags, each with the sentences that prove it."""
+        return self.substantive(self.match(title, text), bool(title))
 
     def signal_counts(self, title: str, text: str) -> dict[str, int]:
         return self.analyse(title, text)[1]
 
     @staticmethod
     def _weak_ok(tag: Tag, whole: str) -> bool:
+        """No veto word in the article, and a context word when the tag lists any (a tag with veto
+        words alone, such as `peterborough`, needs no context)."""
         if any(re.search(rf"(?<!\w){re.escape(v)}(?!\w)", whole) for v in tag.veto):
             return False
-        return any(re.search(rf"(?<!\w){re.escape(c)}(?!\w)", whole) for c in tag.context)
+        return not tag.context or any(re.search(rf"(?<!\w){re.escape(c)}(?!\w)", whole) for c in tag.context)
 
 
 @lru_cache(maxsize=4)
