@@ -5,7 +5,10 @@ who sets it, so a stage never has to guess what another stage meant.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
+import itertools
+import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -18,24 +21,39 @@ def article_id(canonical_url: str) -> str:
     return hashlib.sha256(canonical_url.encode("utf-8")).hexdigest()[:20]
 
 
+@functools.cache
+def _dropped() -> re.Pattern[str]:
+    """Control (but tab and newline), surrogate, private-use and format characters (Cf: zero-width
+    joiners, bidi overrides used for RTL spoofing, BOM). Built once per process from the Unicode
+    database, so it matches Python's own idea of each category."""
+    ranges: list[tuple[int, int]] = []
+    # Cc and Cs live in the BMP, Cf in the BMP and planes 1 and 14; planes 15-16 are all private
+    # use (Co). Scanning only those keeps the first call near 50 ms instead of 400.
+    for cp in itertools.chain(range(0x20000), range(0xE0000, 0xE1000)):
+        ch = chr(cp)
+        if unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cf") and ch not in "\n\t":
+            if ranges and ranges[-1][1] == cp - 1:
+                ranges[-1] = (ranges[-1][0], cp)
+            else:
+                ranges.append((cp, cp))
+    ranges += [(0xF0000, 0xFFFFD), (0x100000, 0x10FFFD)]
+    body = "".join(re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges)
+    return re.compile(f"[{body}]+")
+
+
+_ASCII_CONTROLS = dict.fromkeys([*range(0, 9), *range(11, 32), 127])
+
+
 def normalise_text(text: str) -> str:
     """NFC with control characters and zero-width characters removed, whitespace folded per line.
 
     Hashing and matching run on this form so that NFC/NFD twins (UAX #15) hash alike.
     """
     text = unicodedata.normalize("NFC", text)
-    keep = []
-    for ch in text:
-        if ch in "\n\t":
-            keep.append(ch)
-            continue
-        cat = unicodedata.category(ch)
-        if cat in ("Cc", "Cs", "Co") or ch in "\u200b\u200c\u200d\u2060\ufeff":
-            continue
-        if cat == "Cf":  # bidi overrides and other format characters (RTL spoofing)
-            continue
-        keep.append(ch)
-    lines = (" ".join(line.split()) for line in "".join(keep).split("\n"))
+    # Most text is ASCII; its only unwanted characters are C0 controls and DEL, which translate()
+    # drops in C far faster than the full Unicode class below.
+    text = text.translate(_ASCII_CONTROLS) if text.isascii() else _dropped().sub("", text)
+    lines = (" ".join(line.split()) for line in text.split("\n"))
     return "\n".join(line for line in lines if line)
 
 
