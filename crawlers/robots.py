@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
+from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.misc import build_from_crawler
 
 DISALLOW_ALL = b"User-agent: *\nDisallow: /\n"
@@ -36,7 +37,8 @@ class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
             pending.callback(parser)
 
     async def _parse_robots(self, response: Any, netloc: str, request: Any) -> None:
-        if response.status >= 500:
+        # 429 is "slow down", not "no robots.txt": treated like a 5xx, as Google does.
+        if response.status >= 500 or response.status == 429:
             self._stats.inc_value(f"robotstxt/response_status_count/{response.status}")
             self._disallow_all(netloc, f"HTTP {response.status}")
             return
@@ -49,5 +51,11 @@ class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
 
     def _robots_error(self, exc: Exception, netloc: str) -> None:
         from crawlers.guard import refusal_for
+        from crawlers.spiders.base import describe_exception
 
-        self._disallow_all(netloc, refusal_for(f"http://{netloc}/") or str(exc) or type(exc).__name__)
+        if isinstance(exc, IgnoreRequest) and "max redirections" in str(exc):
+            # RFC 9309 §2.3.1.2: past five redirects robots.txt MAY be assumed "unavailable",
+            # and §2.3.1.3 lets a crawler access anything when it is unavailable (as for a 4xx).
+            self._resolve(netloc, None)
+            return
+        self._disallow_all(netloc, refusal_for(f"http://{netloc}/") or describe_exception(exc))

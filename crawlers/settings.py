@@ -17,6 +17,13 @@ ROBOTSTXT_OBEY = True
 # Only http and https: Scrapy enables file, s3, ftp and data handlers by default.
 DOWNLOAD_HANDLERS = {"file": None, "s3": None, "ftp": None, "data": None}
 TWISTED_DNS_RESOLVER = "crawlers.guard.GuardedResolver"
+# Verify every certificate (Scrapy's default factory accepts any): system CAs plus
+# SCRUTINEER_CA_BUNDLE, TLS 1.2 or newer, no insecure fallback (crawlers/tls.py).
+DOWNLOADER_CLIENTCONTEXTFACTORY = "crawlers.tls.VerifyingContextFactory"
+DOWNLOAD_VERIFY_CERTIFICATES = True
+DOWNLOAD_TLS_MIN_VERSION = "TLSv1.2"
+SCRUTINEER_CA_BUNDLE = _s.ca_bundle
+EXTENSIONS = {"crawlers.guard.BodySizeTracker": 0}
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "crawlers.robots.StrictRobotsTxtMiddleware": 100,
@@ -31,10 +38,17 @@ AUTOTHROTTLE_START_DELAY = 0.05
 AUTOTHROTTLE_MAX_DELAY = 10.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 4.0
 DOWNLOAD_DELAY = 0
+# DOWNLOAD_TIMEOUT is a total deadline per request in the HTTP/1.1 handler (a callLater that
+# cancels the whole download), not a per-read timeout, so a trickling server is cut too (T07).
 DOWNLOAD_TIMEOUT = _s.download_timeout_s
+# Applies to the body as received and again after decompression (HttpCompressionMiddleware,
+# SitemapSpider's gunzip; Scrapy >= 2.13.4, CVE-2025-6176).
 DOWNLOAD_MAXSIZE = _s.download_maxsize
 DOWNLOAD_WARNSIZE = _s.download_maxsize // 2
-DNS_TIMEOUT = 10
+DNS_TIMEOUT = _s.dns_timeout_s
+# A body cut short (reset, short against Content-Length, broken chunking) is an error and is
+# retried, never parsed: a truncated page must not become a stored article (T08).
+DOWNLOAD_FAIL_ON_DATALOSS = True
 RETRY_ENABLED = True
 RETRY_TIMES = 2
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]

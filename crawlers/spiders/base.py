@@ -11,12 +11,13 @@ from typing import Any
 
 import scrapy
 from scrapy.spidermiddlewares.httperror import HttpError
-from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
+from scrapy.exceptions import DownloadConnectionRefusedError, DownloadTimeoutError, ResponseDataLossError
+from twisted.internet.error import ConnectionLost, ConnectionRefusedError, DNSLookupError, TCPTimedOutError, TimeoutError
 from twisted.python.failure import Failure
 
 from crawlers.dates import plausible
 from crawlers.extract import extract_article
-from crawlers.guard import refusal_for
+from crawlers.guard import refusal_for, too_large
 from crawlers.netpolicy import NonPublicAddress
 from crawlers.urls import strip_tracking
 from pipelines.settings import Settings
@@ -25,23 +26,80 @@ from storage.article import Article, normalise_text
 from storage.db import get_engine, read
 
 
-def describe_failure(failure: Failure) -> str:
-    """One line an analyst can act on, for any way a download can fail."""
-    exc = failure.value
-    if failure.check(HttpError):
-        return f"HTTP {exc.response.status} from {exc.response.url}"
-    if isinstance(exc, NonPublicAddress) or "non-public address" in str(exc):
-        return str(exc)
-    if failure.check(DNSLookupError):
-        return refusal_for(failure.request.url) or f"DNS lookup failed: {exc}"
-    if failure.check(TimeoutError, TCPTimedOutError):
-        return f"timed out: {exc}"
-    text = str(exc) or type(exc).__name__
+def _causes(exc: BaseException) -> list[BaseException]:
+    """exc and what it wraps: Scrapy's exceptions chain Twisted's, whose ResponseFailed and
+    ResponseNeverReceived carry a list of Failures (where TLS and chunking errors hide)."""
+    out: list[BaseException] = []
+    todo = [exc]
+    while todo and len(out) < 20:
+        e = todo.pop(0)
+        out.append(e)
+        todo += [r.value for r in getattr(e, "reasons", None) or [] if isinstance(r, Failure)]
+        if e.__cause__ is not None:
+            todo.append(e.__cause__)
+    return out
+
+
+def _tls_problem(causes: list[BaseException]) -> str | None:
+    for e in causes:
+        kind = f"{type(e).__module__}.{type(e).__name__}"
+        if kind.startswith("service_identity") or type(e).__name__ == "VerificationError":
+            return f"TLS certificate does not match the host name ({e})"[:300]
+        if kind.startswith("OpenSSL.SSL"):
+            text = " ".join(str(part[-1]) for part in (e.args[0] if e.args and isinstance(e.args[0], list) else [])
+                            if isinstance(part, tuple)) or str(e)
+            if "verify failed" in text:
+                return ("TLS certificate verify failed (untrusted, self-signed or expired; a private CA goes "
+                        "in SCRUTINEER_CA_BUNDLE)")
+            if "version" in text or "protocol" in text:
+                return f"TLS handshake failed: {text} (TLS 1.2 or newer is required)"
+            return f"TLS handshake failed: {text}"[:300]
+    return None
+
+
+def describe_exception(exc: BaseException, request: Any = None) -> str:
+    """One line an analyst can act on, for any way a download can fail (robots.txt fetches too)."""
+    url = getattr(request, "url", "") or ""
+    name = type(exc).__name__
+    text = str(exc) or name
+    if isinstance(exc, HttpError):
+        resp = exc.response
+        if 300 <= resp.status < 400 and not resp.headers.get("Location"):
+            return f"HTTP {resp.status} redirect without a Location header from {resp.url}"
+        return f"HTTP {resp.status} from {resp.url}"
+    if isinstance(exc, NonPublicAddress) or "non-public address" in text:
+        return text
+    causes = _causes(exc)
+    if any(isinstance(e, DNSLookupError) for e in causes) or name == "CannotResolveHostError":  # Scrapy ≥ 2.14 wraps it
+        return (refusal_for(url) if url else None) or f"DNS lookup failed: {text}"
+    if any(isinstance(e, (TimeoutError, TCPTimedOutError, DownloadTimeoutError)) for e in causes):
+        return f"timed out: {text}"
     if "Forbidden by robots.txt" in text:
         return "disallowed by robots.txt"
-    if "exceeds" in text and "maxsize" in text.lower() or "DOWNLOAD_MAXSIZE" in text:
-        return f"response too large: {text}"
-    return f"{type(exc).__name__}: {text}"[:500]
+    if "max redirections reached" in text:
+        hops = len(getattr(request, "meta", {}).get("redirect_urls", []))
+        return f"too many redirects: gave up after {hops} hops at {url} (limit REDIRECT_MAX_TIMES)"
+    size = too_large(request) if request is not None else None
+    if size or "max size" in text or "DOWNLOAD_MAXSIZE" in text or ("exceeds" in text and "maxsize" in text.lower()):
+        return f"response too large: {size or text}"[:500]
+    tls = _tls_problem(causes)
+    if tls:
+        return tls
+    if any(isinstance(e, ResponseDataLossError) for e in causes):
+        return ("truncated response: the connection ended before the body was complete "
+                "(Content-Length not met); nothing was stored from it")
+    if any(type(e).__name__ == "_MalformedChunkedDataError" for e in causes):
+        return "broken response: malformed chunked transfer encoding; nothing was stored from it"
+    if any(isinstance(e, (ConnectionRefusedError, DownloadConnectionRefusedError)) for e in causes):
+        return f"connection refused: {text}"[:500]
+    if any(isinstance(e, ConnectionLost) for e in causes):
+        return "connection lost before the response was complete; nothing was stored from it"
+    return f"{name}: {text}"[:500]
+
+
+def describe_failure(failure: Failure) -> str:
+    """One line an analyst can act on, for any way a download can fail."""
+    return describe_exception(failure.value, getattr(failure, "request", None))
 
 
 class SourceSpider(scrapy.Spider):
