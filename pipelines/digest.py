@@ -30,6 +30,7 @@ from pipelines.settings import PACKAGE_DIR, Settings
 from pipelines.subscribers import load_profiles
 from pipelines.taxonomy import load as load_taxonomy
 from storage import articles as store
+from storage import notices as notice_store
 from storage import sources as source_store
 from storage.db import get_engine, read
 
@@ -68,6 +69,8 @@ class WeekData:
     trend_weeks: list[str] = field(default_factory=list)
     #: edits, corrections and takedowns found by the recheck pass since the week began
     events: list[dict[str, Any]] = field(default_factory=list)
+    #: procurement notices (OCDS releases) published in the week, for the tender watch
+    notices: list[dict[str, Any]] = field(default_factory=list)
 
 
 TREND_WEEKS = 8
@@ -176,6 +179,7 @@ def gather(settings: Settings, week: str) -> WeekData:
         fetches = source_store.fetches_between(conn, start, end + timedelta(days=7))
         trend_weeks, trend = _trend(conn, week, sorted(tax.tags))
         events = store.events_between(conn, start, end + timedelta(days=7))
+        notices = notice_store.notices_between(conn, start, end)
     figures = _figures(rows)
     figures.update({f"prev_{k}": v for k, v in _figures(prev).items()})
     states = []
@@ -192,7 +196,21 @@ def gather(settings: Settings, week: str) -> WeekData:
                     coverage=_coverage(rows, fetches, registry), trend=trend, trend_weeks=trend_weeks,
                     events=[{"kind": e["kind"], "title": clean(e["title"], 200), "source": clean(e["source"], 80),
                              "link": article_link(e), "when": e["detected_at"].astimezone(weeks.LONDON)
-                             .strftime("%a %d %b")} for e in events])
+                             .strftime("%a %d %b")} for e in events],
+                    notices=[notice_view(n) for n in notices])
+
+
+def notice_view(n: dict[str, Any]) -> dict[str, Any]:
+    """One procurement notice as the tender watch shows it (display strings only, link http(s) only)."""
+    value = ""
+    if n.get("value") is not None:
+        cur = n.get("currency") or ""
+        value = f"£{n['value']:,.0f}" if cur == "GBP" else clean(f"{cur} {n['value']:,.0f}".strip(), 40)
+    deadline = n.get("tender_deadline")
+    return {"title": clean(n["title"], 200), "buyer": clean(n.get("buyer") or "", 120), "stage": n["stage"],
+            "value": value, "suppliers": clean(", ".join(n.get("suppliers") or []), 200),
+            "deadline": deadline.astimezone(weeks.LONDON).strftime("%a %d %b %Y") if deadline else "",
+            "link": safe_link(n.get("url")), "why": clean("; ".join(n.get("matched") or []), 200)}
 
 
 def _change(now: int, before: int) -> str:
@@ -283,6 +301,7 @@ def render(settings: Settings, data: WeekData, subscriber: dict[str, Any]) -> Di
     subject = clean(f"Scrutineer {data.week}, {len(chosen)} stories{lead}", 200)
     ctx = {
         "subject": subject, "week": data.week, "period": period, "stories": chosen, "tenders": tenders,
+        "notices": data.notices[:10] if profile.get("tenders") else [],
         "profile_label": profile.get("label", "Digest"), "topics": topics,
         "figures": {"stories": f["stories"], "articles": f["articles"], "outlets": f["outlets"],
                     "stories_change": _change(f["stories"], f["prev_stories"]),
