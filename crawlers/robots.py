@@ -51,11 +51,10 @@ class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
 
     def _robots_error(self, exc: Exception, netloc: str) -> None:
         from crawlers.guard import refusal_for
-        from crawlers.spiders.base import describe_exception
 
         if isinstance(exc, IgnoreRequest) and "max redirections" in str(exc):
             # RFC 9309 §2.3.1.2: past five redirects robots.txt MAY be assumed "unavailable",
             # and §2.3.1.3 lets a crawler access anything when it is unavailable (as for a 4xx).
             self._resolve(netloc, None)
             return
-        self._disallow_all(netloc, refusal_for(f"http://{netloc}/") or describe_exception(exc))
+        self._disallow_all(netloc, refusal_for(f"http://{netloc}/") or str(exc) or type(exc).__name__)
