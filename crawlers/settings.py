@@ -28,6 +28,9 @@ DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "crawlers.robots.StrictRobotsTxtMiddleware": 100,
     "crawlers.guard.NetworkGuardMiddleware": 50,
+    # Retry-After honoured: a 429/503 asking for a wait is not retried at once (crawlers/politeness.py).
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawlers.politeness.RetryAfterMiddleware": 550,
 }
 ITEM_PIPELINES = {"crawlers.pipelines.StoragePipeline": 300}
 
