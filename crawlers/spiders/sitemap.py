@@ -1,4 +1,5 @@
-"""Sitemap sources: sitemap index, urlset and gzipped sitemaps via Scrapy's SitemapSpider.
+"""Sitemap sources: sitemap index, urlset, Google News and gzipped sitemaps, or robots.txt's
+`Sitemap:` lines (a source URL ending in /robots.txt), via Scrapy's SitemapSpider.
 
 Scrapy's `Sitemap` parses with lxml `resolve_entities=False` and no network, and its gunzip is
 size-bounded (CVE-2025-6176), so this spider only adds health, known-URL skipping and lastmod.
@@ -10,13 +11,34 @@ from typing import Any
 
 import scrapy
 from scrapy.spiders import SitemapSpider as ScrapySitemapSpider
+from scrapy.utils.gz import gunzip, gzip_magic_number
+from scrapy.utils.sitemap import Sitemap
 from twisted.python.failure import Failure
 
 from crawlers.dates import parse_date
+from crawlers.politeness import note_retry_after
 from crawlers.spiders.base import SourceSpider, describe_failure
 from crawlers.urls import MAX_URL_LENGTH, canonicalize
 from storage.articles import known_urls
 from storage.db import read
+
+
+class NewsSitemap(Sitemap):
+    """Scrapy's parser, keeping Google News fields: it reads only direct children of <url> and
+    clears the rest, so <news:news><news:publication_date>/<news:title> would be lost."""
+
+    __slots__ = ()
+
+    def _process_sitemap_element(self, elem: Any) -> dict[str, Any] | None:
+        news: dict[str, str] = {}
+        for child in elem:
+            if self._get_tag_name(child) == "news":
+                for sub in child.iter():
+                    name = self._get_tag_name(sub)
+                    if name in ("publication_date", "title") and sub.text:
+                        news[f"news_{name}"] = sub.text.strip()[:1000]
+        entry = super()._process_sitemap_element(elem)
+        return {**entry, **news} if entry is not None else None
 
 
 class SitemapSpider(SourceSpider, ScrapySitemapSpider):
@@ -26,6 +48,7 @@ class SitemapSpider(SourceSpider, ScrapySitemapSpider):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.lastmod: dict[str, Any] = {}
+        self.news: dict[str, tuple[Any, str]] = {}  # loc -> (news:publication_date, news:title)
         self.sitemaps_seen = 0
 
     async def start(self) -> Any:
@@ -36,7 +59,8 @@ class SitemapSpider(SourceSpider, ScrapySitemapSpider):
     def sitemap_failed(self, failure: Failure) -> None:
         message = describe_failure(failure)
         if failure.request.meta.get("top"):
-            self.fail(message)
+            wait = note_retry_after(self.health, failure)
+            self.fail(message + (f"; {wait}" if wait else ""))
         else:
             self.warn(f"child sitemap {failure.request.url}: {message}")
 
@@ -44,6 +68,8 @@ class SitemapSpider(SourceSpider, ScrapySitemapSpider):
         self.warn(f"{failure.request.url}: {describe_failure(failure)}")
 
     def sitemap_filter(self, entries: Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:
+        if type(entries) is Sitemap:  # Scrapy hands us its parser before iterating it: keep news fields
+            entries.__class__ = NewsSitemap
         batch = [e for e in entries if e.get("loc") and len(e["loc"]) <= MAX_URL_LENGTH]
         with read(self.engine) as conn:
             known = known_urls(conn, [canonicalize(e["loc"]) for e in batch])
@@ -52,7 +78,26 @@ class SitemapSpider(SourceSpider, ScrapySitemapSpider):
                 self.health["known_skipped"] = self.health.get("known_skipped", 0) + 1
                 continue
             self.lastmod[entry["loc"]] = parse_date(entry.get("lastmod"))
+            if entry.get("news_publication_date") or entry.get("news_title"):
+                self.news[entry["loc"]] = (parse_date(entry.get("news_publication_date")),
+                                           " ".join(entry.get("news_title", "").split()))
             yield entry
+
+    def _get_sitemap_body(self, response: Any) -> bytes | None:
+        """Scrapy drops a .xml.gz sitemap that expands past DOWNLOAD_MAXSIZE without saying why;
+        gunzip it under the same bound here and report "too large" (T06, CVE-2025-6176)."""
+        if not gzip_magic_number(response):
+            return super()._get_sitemap_body(response)
+        limit = response.meta.get("download_maxsize", self._max_size)
+        try:
+            return gunzip(response.body, max_size=limit)
+        except ValueError as exc:  # scrapy's _DecompressionMaxSizeExceeded
+            message = (f"response too large: gzipped sitemap {response.url} expands past the {limit} byte limit "
+                       f"(DOWNLOAD_MAXSIZE): {exc}")
+        except (OSError, EOFError) as exc:
+            message = f"corrupt gzipped sitemap {response.url}: {exc}"
+        (self.fail if response.meta.get("top") else self.warn)(message)
+        return None
 
     def _parse_sitemap(self, response: Any) -> Iterable[Any]:
         self.count_response(response)
@@ -67,8 +112,14 @@ class SitemapSpider(SourceSpider, ScrapySitemapSpider):
                 return []
         self.sitemaps_seen += 1
         requests = list(super()._parse_sitemap(response))
+        if top and requests and all(r.callback == self._parse_sitemap for r in requests):
+            # An index (or robots.txt) that did not change can still point at sitemaps that did:
+            # keep no validators for it, so the next pass reads it and its children again.
+            self.health["validators"] = None
         if not requests and top and not self.lastmod and not self.health.get("known_skipped"):
-            self.fail(f"not a sitemap (or empty): {response.url}")
+            robots = response.url.endswith("/robots.txt")
+            self.fail(f"robots.txt lists no sitemaps: {response.url}" if robots
+                      else f"not a sitemap (or empty): {response.url}")
             self.health["validators"] = None
         out = []
         for req in requests:
@@ -79,8 +130,14 @@ class SitemapSpider(SourceSpider, ScrapySitemapSpider):
         return out
 
     def parse_page(self, response: Any) -> Any:
-        listed = self.lastmod.get(response.request.url) if response.request else None
-        art = self.article_from_page(response)
+        url = response.request.url if response.request else response.url
+        listed = self.lastmod.get(url)
+        news_date, news_title = self.news.get(url, (None, ""))
+        # news:publication_date is the publisher's own statement of when it was published, like a
+        # feed's date (it wins); lastmod is only when the URL last changed (a fallback).
+        art = self.article_from_page(response, listed_date=news_date)
         if art.published_flag and listed:
             art.published_at, art.published_flag = listed, None
+        if not art.title and news_title:
+            art.title = news_title
         return art
