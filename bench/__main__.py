@@ -213,8 +213,40 @@ def bench_dedup(ctx: Context) -> list[Row]:
                 naive["seconds"] / ours_3000, "ratio = naive time / LSH time on the same 3,000", naive)]
 
 
-BENCHMARKS: list[Benchmark] = [bench_extraction, bench_collect, bench_process, bench_enrich, bench_digest,
-                               bench_dedup]
+def bench_crawl(ctx: Context) -> list[Row]:
+    """collect over 2,000 article pages from one loopback sitemap vs bare trafilatura on the same pages."""
+    from bench import crawl
+
+    n = int(os.environ.get("SCRUTINEER_BENCH_CRAWL_PAGES", "2000"))
+    fig = crawl.crawl_throughput(ctx.pages, n)
+    if fig["stored"] != n:
+        raise RuntimeError(f"crawl stored {fig['stored']} of {n} pages: {fig}")
+    return [Row("crawl_bare", f"bare trafilatura.extract on the {n} crawl pages", fig["bare_pages_s"], "pages/s",
+                None, "the baseline for the next line (same pages, in memory)", fig),
+            Row("crawl", f"collect: {n} article pages over HTTP (wall)", fig["crawl_pages_s"], "pages/s",
+                fig["ratio"], "ratio to the line above; target >= 0.6 (includes process start-up, robots, "
+                "sitemap, storage)", fig)]
+
+
+def bench_repoll(ctx: Context) -> list[Row]:
+    """A second poll of 200 unchanged feeds (50 entries each) against the first."""
+    from bench import crawl
+
+    feeds = int(os.environ.get("SCRUTINEER_BENCH_REPOLL_FEEDS", "200"))
+    fig = crawl.repoll_cost(ctx.pages, feeds=feeds, items=50)
+    if fig["first"]["errors"] or fig["second"]["errors"]:
+        raise RuntimeError(f"re-poll sources failed: {fig}")
+    note = (f"first poll {fig['first']['requests']:,} requests / {fig['first']['bytes'] / 1e6:.1f} MB "
+            f"in {fig['first']['seconds']:.0f} s; second {fig['second']['requests']:,} / "
+            f"{fig['second']['bytes'] / 1e3:.1f} kB; target <= 5%")
+    return [Row("repoll_bytes", f"re-poll of {feeds} unchanged feeds: bytes", 100 * fig["bytes_ratio"], "% of first",
+                None, note, fig),
+            Row("repoll_requests", f"re-poll of {feeds} unchanged feeds: requests", 100 * fig["requests_ratio"],
+                "% of first", None, "one conditional GET per feed, robots.txt once per host", {})]
+
+
+BENCHMARKS: list[Benchmark] = [bench_extraction, bench_crawl, bench_repoll, bench_collect, bench_process,
+                               bench_enrich, bench_digest, bench_dedup]
 
 
 def render(rows: list[Row]) -> str:
