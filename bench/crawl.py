@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from datetime import datetime, timezone
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -29,7 +30,8 @@ from xml.sax.saxutils import escape
 import trafilatura
 import yaml
 
-_CANONICAL = re.compile(r'(<link[^>]+rel="canonical"[^>]*href=")[^"]*(")|(<meta[^>]+property="og:url"[^>]*content=")[^"]*(")')
+_CANONICAL = re.compile(r'(<link[^>]+rel="canonical"[^>]*href=")[^"]*(")'
+                        r'|(<meta[^>]+property="og:url"[^>]*content=")[^"]*(")')
 _TITLE = re.compile(r"(<title>)(.*?)(</title>)", re.S)
 _OG_TITLE = re.compile(r'(<meta[^>]+property="og:title"[^>]*content=")([^"]*)(")')
 _FIRST_P = re.compile(r"(<p[ >])")
@@ -71,14 +73,13 @@ class Site:
         urls = "".join(f"<url><loc>{self.base}{p}</loc></url>" for p in paths)
         self.sitemap = ('<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/'
                         f'sitemap/0.9">{urls}</urlset>').encode()
-        stamp = format_datetime(__import__("datetime").datetime(2026, 11, 20, 9, 0, tzinfo=__import__(
-            "datetime").timezone.utc), usegmt=True)
+        stamp = format_datetime(datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc), usegmt=True)
         self.feeds: dict[str, bytes] = {}
         for f in range(feeds):
             entries = "".join(
                 f"<item><title>Item {f}-{k}</title><link>{self.base}{paths[(f * items + k) % len(paths)]}</link>"
                 f"<guid>{self.base}{paths[(f * items + k) % len(paths)]}</guid><pubDate>{stamp}</pubDate>"
-                f"<description>{escape('Summary of item %d-%d.' % (f, k))}</description></item>"
+                f"<description>{escape(f'Summary of item {f}-{k}.')}</description></item>"
                 for k in range(items))
             self.feeds[f"/feeds/{f}.xml"] = (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
                                              f"<title>Feed {f}</title><link>{self.base}/</link>"
