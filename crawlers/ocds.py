@@ -165,9 +165,9 @@ def notice_from_release(release: dict[str, Any], package: dict[str, Any], source
         return None
     tender, planning = _d(release.get("tender")), _d(release.get("planning"))
     awards, contracts = [_d(a) for a in _l(release.get("awards"))], [_d(c) for c in _l(release.get("contracts"))]
-    title = (_s(tender.get("title"), MAX_TITLE) or next((_s(a.get("title"), MAX_TITLE) for a in awards if a.get("title")), "")
-             or next((_s(c.get("title"), MAX_TITLE) for c in contracts if c.get("title")), "")
-             or _s(_d(planning.get("budget")).get("description"), MAX_TITLE) or ocid.strip()[:MAX_TITLE])
+    titles = [tender.get("title")] + [a.get("title") for a in awards] + [c.get("title") for c in contracts] \
+        + [_d(planning.get("budget")).get("description")]
+    title = next((t for t in (_s(x, MAX_TITLE) for x in titles) if t), "") or ocid.strip()[:MAX_TITLE]
     description = _s(tender.get("description"), MAX_DESCRIPTION) or next(
         (_s(a.get("description"), MAX_DESCRIPTION) for a in awards if a.get("description")), "")
     buyer = _s(_d(release.get("buyer")).get("name"), MAX_NAME) or next(iter(_parties(release, "buyer")), "") \

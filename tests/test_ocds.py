@@ -9,7 +9,8 @@ import json
 import re
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,16 @@ from conftest import DATA
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from crawlers.ocds import (OcdsError, default_rules, json_depth, load_package, next_link, notices_from_package,
-                           releases_of, stage_of)
+from crawlers.ocds import (
+    OcdsError,
+    default_rules,
+    json_depth,
+    load_package,
+    next_link,
+    notices_from_package,
+    releases_of,
+    stage_of,
+)
 from pipelines import collect, digest, sources, subscribers
 from pipelines.cli import main
 from pipelines.settings import Settings
@@ -48,7 +57,8 @@ def test_release_package_to_notices_with_reasons() -> None:
     assert met["tender_deadline"] == datetime(2027, 1, 15, 12, tzinfo=timezone.utc)
     assert met["published_at"] == datetime(2026, 11, 17, 9, 30, tzinfo=timezone.utc)
     assert met["url"] == "https://www.find-tender.service.gov.uk/Notice/000001-2026"
-    assert "buyer: Metropolitan Police Service" in met["matched"] and any(r.startswith("cpv: 723") for r in met["matched"])
+    assert "buyer: Metropolitan Police Service" in met["matched"]
+    assert any(r.startswith("cpv: 723") for r in met["matched"])
     lfr = by_ocid["ocds-h6vhtk-0g7h8i"]
     assert lfr["stage"] == "award" and lfr["suppliers"] == ["Northgate Vision Systems Ltd"]
     assert lfr["value"] == 1_850_000.0 and lfr["url"].endswith("000002-2026")
@@ -131,7 +141,7 @@ class TenderApi:
     def __init__(self, server: HTTPServer) -> None:
         self.server = server
         self.hits: Counter[str] = Counter()
-        self.limited: dict[str, str] = {}  # page -> Retry-After value
+        self.limited: dict[str, tuple[int, str]] = {}  # page -> (status, Retry-After value)
         self.hostile = False
         server.expect_request(re.compile(".*")).respond_with_handler(self.handle)
 
@@ -144,7 +154,8 @@ class TenderApi:
         page = request.args.get("page", "1")
         self.hits[page] += 1
         if page in self.limited:
-            return Response("slow down", status=429, headers={"Retry-After": self.limited[page]})
+            status, wait = self.limited[page]
+            return Response("slow down", status=status, headers={"Retry-After": wait})
         if self.hostile:
             return Response(b"[" * 100_000 + b"]" * 100_000, content_type="application/json")
         base = self.server.url_for("/").rstrip("/")
@@ -191,7 +202,7 @@ def test_per_pass_page_cap(sqlite_url: str, api: TenderApi) -> None:
 def test_429_retry_after_is_not_retried_and_defers_the_next_collect(sqlite_url: str, api: TenderApi) -> None:
     settings = Settings(db=sqlite_url)
     sources.add(settings, {"name": "fts", "kind": "ocds", "url": api.url(1)})
-    api.limited["2"] = "120"
+    api.limited["2"] = (429, "120")
     t0 = datetime.now(timezone.utc)
     first = collect.run(settings, ["fts"])[0]
     assert first.status == "warning" and "rate limited (HTTP 429)" in (first.message or ""), first
@@ -204,6 +215,18 @@ def test_429_retry_after_is_not_retried_and_defers_the_next_collect(sqlite_url: 
     second = collect.run(settings, ["fts"])[0]
     assert second.status == "deferred"
     assert sum(api.hits.values()) == 2  # not one request before the Retry-After time
+
+
+@pytest.mark.timeout(90)
+def test_403_with_http_date_retry_after_on_the_first_page(sqlite_url: str, api: TenderApi) -> None:
+    settings = Settings(db=sqlite_url)
+    sources.add(settings, {"name": "fts", "kind": "ocds", "url": api.url(1)})
+    when = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=10)
+    api.limited["1"] = (403, format_datetime(when, usegmt=True))
+    first = collect.run(settings, ["fts"])[0]
+    assert first.status == "warning" and "rate limited (HTTP 403)" in (first.message or ""), first
+    assert collect.run(settings, ["fts"])[0].status == "deferred"
+    assert dict(api.hits) == {"1": 1} and _stored(settings) == []
 
 
 @pytest.mark.timeout(90)

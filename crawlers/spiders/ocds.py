@@ -18,13 +18,15 @@ import scrapy
 from twisted.python.failure import Failure
 
 from crawlers.ocds import OcdsError, default_rules, load_package, next_link, notices_from_package
+from crawlers.politeness import RETRY_AFTER_STATUSES, retry_after
 from crawlers.spiders.base import SourceSpider, describe_failure
 from pipelines.polling import retry_after_until
 from storage.db import write
 from storage.notices import store_notices
 
 DEFAULT_MAX_PAGES = 10
-RATE_LIMITED = (429, 403)
+#: Find a Tender also answers 403 with Retry-After when it is rate limiting.
+RATE_LIMITED = (429, 403, 503)
 
 
 class OcdsSpider(SourceSpider):
@@ -59,14 +61,16 @@ class OcdsSpider(SourceSpider):
 
     def rate_limited(self, response: Any) -> None:
         """Honour the host's Retry-After across passes; without one, back off like any failure."""
-        until = retry_after_until(response.headers.get("Retry-After"), datetime.now(timezone.utc))
+        now = datetime.now(timezone.utc)
+        until = (retry_after(response, now) if response.status in RETRY_AFTER_STATUSES
+                 else retry_after_until(response.headers.get("Retry-After"), now))
         if until is not None:
             self.health["retry_after_until"] = until
             self.warn(f"rate limited (HTTP {response.status}): no requests before {until.isoformat()} "
                       f"(Retry-After); {self.pages} page(s) read this pass")
-        elif response.status == 429 or response.meta.get("first"):
+        elif response.meta.get("first"):
             self.fail(f"HTTP {response.status} from {response.url[:300]}")
-        else:
+        else:  # what was read is stored; the next pass starts again from the first page
             self.warn(f"HTTP {response.status} on a later page: stopped paging")
 
     def parse_page(self, response: Any) -> Iterator[Any]:
