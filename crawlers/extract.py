@@ -14,8 +14,8 @@ import lxml.html
 import trafilatura
 from htmldate import find_date
 from trafilatura.utils import load_html
-from w3lib.encoding import html_to_unicode
 
+from crawlers.charset import decode_page
 from crawlers.dates import parse_date
 from crawlers.urls import canonicalize, same_site
 from storage.article import normalise_text
@@ -30,9 +30,17 @@ _EN_WORDS = frozenset("the and of to in that is for was on with as by at said fr
 
 
 def decode_html(body: bytes, content_type: str | None = None) -> str:
-    """Decode with HTTP charset, then BOM, then <meta charset>, then detection (w3lib's order)."""
-    _, text = html_to_unicode(content_type, body)
-    return text
+    """Decode by BOM, HTTP charset, <meta charset>, then detection, repairing mislabels (T17)."""
+    return decode_page(body, content_type)[0]
+
+
+def looks_binary(text: str) -> bool:
+    """A PDF, image or archive served as text/html (T18): never hand it to the HTML parser."""
+    head = text[:8192]
+    if head.lstrip().startswith(("%PDF-", "PK\x03\x04", "GIF8")):
+        return True
+    controls = sum(1 for ch in head if ch < " " and ch not in "\t\n\r\f")
+    return controls > len(head) / 100
 
 
 def _meta_dates(tree: Any) -> list[str]:
@@ -137,8 +145,11 @@ def extract_article(url: str, html: str | bytes, content_type: str | None = None
     trafilatura's (`with_metadata` would run a second, slower date and author search); htmldate
     runs only when the page states no date of its own.
     """
+    charset_warning = None
     if isinstance(html, bytes):
-        html = decode_html(html, content_type)
+        html, charset_warning = decode_page(html, content_type)
+    if looks_binary(html):
+        html = ""
     canonical = canonicalize(url)
     title = ""
     published: datetime | None = None
@@ -182,4 +193,5 @@ def extract_article(url: str, html: str | bytes, content_type: str | None = None
         "url": url, "canonical_url": canonical, "title": title, "text": text,
         "published_at": published, "authors": authors,
         "language": guess_language(text or title, declared_lang), "extraction": extraction,
+        "charset_warning": charset_warning,
     }

@@ -14,6 +14,8 @@ from typing import Any
 import feedparser
 import feedparser.api
 
+from crawlers.charset import repair_feed_bytes
+
 _FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
 _CHARREF = re.compile(rb"&#([xX][0-9a-fA-F]+|[0-9]+);")
 
@@ -79,12 +81,18 @@ feedparser.api.replace_doctype = strip_doctype
 def parse(body: bytes, headers: dict[str, str]) -> Any:
     """feedparser from bytes and response headers (never a URL or path: it would fetch or read it).
 
+    Charset lies feedparser misreads are repaired first (crawlers.charset) and reported as bozo.
     Any exception inside feedparser becomes a bozo result with no entries, so the caller reports
     "not a feed" instead of a traceback.
     """
+    body, note = repair_feed_bytes(body, headers.get("content-type"))
     try:
-        return feedparser.parse(io.BytesIO(body), response_headers=headers, sanitize_html=True,
-                                resolve_relative_uris=True)
+        result = feedparser.parse(io.BytesIO(body), response_headers=headers, sanitize_html=True,
+                                  resolve_relative_uris=True)
     except Exception as exc:  # noqa: BLE001 - hostile input must end as a source error, never a crash
-        result = feedparser.FeedParserDict(bozo=1, bozo_exception=exc, entries=[], feed={}, version="")
-        return result
+        return feedparser.FeedParserDict(bozo=1, bozo_exception=exc, entries=[], feed={}, version="")
+    if note:  # a charset repair is a warning in health, like feedparser's own CharacterEncodingOverride
+        earlier = result.get("bozo_exception")
+        result["bozo"] = 1
+        result["bozo_exception"] = feedparser.CharacterEncodingOverride(f"{note}; {earlier}" if earlier else note)
+    return result

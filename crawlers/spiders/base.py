@@ -147,8 +147,10 @@ class SourceSpider(scrapy.Spider):
         """Extract a page; feed facts (date, title, summary) fill what the page lacks."""
         self.count_response(response)
         content_type = response.headers.get("Content-Type", b"").decode("latin-1") or None
-        text = response.text if hasattr(response, "text") else response.body.decode("utf-8", "replace")
-        fields = extract_article(response.url, text, content_type)
+        # Bytes, not response.text: extraction repairs mislabelled charsets and says so (T17).
+        fields = extract_article(response.url, response.body, content_type)
+        if fields.get("charset_warning"):
+            self.warn(f"{response.url}: {fields['charset_warning']}")
         now = datetime.now(timezone.utc)
         # Feed date first (issue 3): the publisher's own feed is the most deliberate statement.
         published, flag = plausible(listed_date or fields["published_at"], now)
