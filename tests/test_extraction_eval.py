@@ -26,7 +26,8 @@ def test_scrapinghub_layout_token_f1(tmp_path: Path) -> None:
     truth = {}
     for n in range(3):
         (tmp_path / "html" / f"p{n}.html.gz").write_bytes(gzip.compress(_page(n).encode()))
-        truth[f"p{n}"] = {"url": f"https://gazette.example/p{n}", "articleBody": "\n".join(f"{p} (page {n})" for p in BODY)}
+        body = "\n".join(f"{p} (page {n})" for p in BODY)
+        truth[f"p{n}"] = {"url": f"https://gazette.example/p{n}", "articleBody": body}
     (tmp_path / "ground-truth.json").write_text(json.dumps(truth))
     fig = extraction_eval.evaluate(tmp_path, rounds=1)
     assert fig["layout"] == "tokens" and fig["pages"] == 3
