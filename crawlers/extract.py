@@ -26,6 +26,10 @@ MIN_TEXT = 120
 MAX_TITLE = 1000
 _DATE_METAS = ("article:published_time", "og:article:published_time", "datePublished",
                "pubdate", "publishdate", "dc.date", "dc.date.issued", "sailthru.date")
+#: Words of consent banners, paywalls and app shells (T18; trafilatura's fallback keeps them).
+_WALL = re.compile(r"\b(cookies?|consent|privacy|subscribers?|subscribe|sign in|log ?in|password|"
+                   r"enable javascript|accept all|reject all|register|our partners|your device|"
+                   r"manage preferences)\b", re.I)
 _EN_WORDS = frozenset("the and of to in that is for was on with as by at said from it an are be".split())
 
 
@@ -41,6 +45,23 @@ def looks_binary(text: str) -> bool:
         return True
     controls = sum(1 for ch in head if ch < " " and ch not in "\t\n\r\f")
     return controls > len(head) / 100
+
+
+def is_article_text(text: str) -> bool:
+    """False for what trafilatura returns when a page has no article (T18): a consent banner or
+    login wall (its vocabulary, and fewer than three real sentences), a blob with no words (an
+    inlined data URI), or one phrase repeated (a 5 MB filler <div>)."""
+    words = text[:200_000].split()
+    blob = sum(len(w) for w in words if len(w) > 40 and w.isascii())  # CJK runs are long, not blobs
+    if not words or blob > sum(map(len, words)) / 2:
+        return False
+    sample = words[:20_000]
+    if len(sample) >= 500 and len(set(sample)) / len(sample) < 0.05:
+        return False
+    if len(text) < 1500 and len(set(m.lower() for m in _WALL.findall(text))) >= 2:
+        long_sentences = [s for s in re.split(r"[.!?]+\s", text) if len(s.split()) >= 8]
+        return len(long_sentences) >= 3
+    return True
 
 
 def _meta_dates(tree: Any) -> list[str]:
@@ -68,6 +89,55 @@ def _meta_dates(tree: Any) -> list[str]:
             found.append(node.get("datetime"))
             break
     return found
+
+
+_MODIFIED_METAS = ("article:modified_time", "og:updated_time", "datemodified", "last-modified", "dc.date.modified")
+_SECTION_METAS = ("article:section", "articlesection", "section", "parsely-section")
+
+
+def _ld_values(tree: Any, key: str) -> list[str]:
+    """String values of `key` in the page's JSON-LD objects (top level and @graph)."""
+    found: list[str] = []
+    for node in tree.iterfind(".//script[@type='application/ld+json']"):
+        try:
+            data = json.loads(node.text or "")
+        except (ValueError, RecursionError):
+            continue
+        stack = [data]
+        while stack and len(found) < 5:
+            item = stack.pop()
+            if isinstance(item, list):
+                stack.extend(item)
+            elif isinstance(item, dict):
+                value = item.get(key)
+                if isinstance(value, list):
+                    value = next((v for v in value if isinstance(v, str)), None)
+                if isinstance(value, str) and value.strip():
+                    found.append(value)
+                stack.extend(v for k, v in item.items() if k == "@graph")
+    return found
+
+
+def _metas(tree: Any, keys: tuple[str, ...]) -> list[str]:
+    out = []
+    for meta in tree.iterfind(".//meta"):
+        key = (meta.get("property") or meta.get("name") or meta.get("itemprop") or "").lower()
+        if key in keys and (meta.get("content") or "").strip():
+            out.append(meta.get("content"))
+    return out
+
+
+def _modified(tree: Any) -> datetime | None:
+    return next((d for d in map(parse_date, _ld_values(tree, "dateModified") + _metas(tree, _MODIFIED_METAS)) if d),
+                None)
+
+
+def _section(tree: Any) -> str | None:
+    for value in _ld_values(tree, "articleSection") + _metas(tree, _SECTION_METAS):
+        text = normalise_text(value).replace("\n", " ")[:100]
+        if text:
+            return text
+    return None
 
 
 def _canonical(tree: Any, url: str) -> str:
@@ -113,7 +183,8 @@ def _authors(tree: Any) -> list[str]:
                 stack.extend(v for k, v in item.items() if k == "@graph")
     if not names:
         for meta in tree.iterfind(".//meta[@name]"):
-            if meta.get("name", "").lower() in ("author", "article:author", "byl", "dc.creator") and meta.get("content"):
+            key = meta.get("name", "").lower()
+            if key in ("author", "article:author", "byl", "dc.creator") and meta.get("content"):
                 names.append(meta.get("content"))
     if not names:
         names = [a.text_content() for a in tree.iterfind(".//a[@rel='author']")][:5]
@@ -155,6 +226,8 @@ def extract_article(url: str, html: str | bytes, content_type: str | None = None
     published: datetime | None = None
     declared_lang = None
     authors: list[str] = []
+    modified: datetime | None = None
+    section: str | None = None
     tree = None
     if html.strip():
         try:
@@ -167,6 +240,8 @@ def extract_article(url: str, html: str | bytes, content_type: str | None = None
         declared_lang = tree.get("lang")
         title = _title(tree)
         authors = _authors(tree)
+        modified = _modified(tree)
+        section = _section(tree)
         if published is None:
             try:
                 found = find_date(tree, url=url, extensive_search=False, original_date=True,
@@ -186,12 +261,12 @@ def extract_article(url: str, html: str | bytes, content_type: str | None = None
     first, _, rest = text.partition("\n")
     if title and first.strip() == title:
         text = rest
-    extraction = "trafilatura" if len(text) >= MIN_TEXT else "no-text"
+    extraction = "trafilatura" if len(text) >= MIN_TEXT and is_article_text(text) else "no-text"
     if extraction == "no-text":
         text = ""
     return {
         "url": url, "canonical_url": canonical, "title": title, "text": text,
-        "published_at": published, "authors": authors,
+        "published_at": published, "modified_at": modified, "section": section, "authors": authors,
         "language": guess_language(text or title, declared_lang), "extraction": extraction,
         "charset_warning": charset_warning,
     }

@@ -98,6 +98,8 @@ class Article:
     summary: str = ""  #: the feed's own summary, plain text; the fallback when the page is blocked
     published_at: datetime | None = None  #: tz-aware UTC; first-seen time when missing or implausible
     published_flag: str | None = None  #: None, "missing", "unparseable" or "future" (then clamped)
+    modified_at: datetime | None = None  #: tz-aware UTC, when the page says it was last changed
+    section: str | None = None  #: the publisher's own section (article:section, articleSection)
     authors: list[str] = field(default_factory=list)
     language: str | None = None  #: ISO 639-1 code, or None when unknown
     fetched_at: datetime | None = None  #: tz-aware UTC, when this version was fetched

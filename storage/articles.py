@@ -40,6 +40,7 @@ def store_articles(conn: Connection, items: Iterable[Article]) -> UpsertCounts:
             "guid": art.guid, "title": art.title, "text": art.text, "summary": art.summary,
             "published_at": art.published_at or fetched, "published_flag": art.published_flag,
             "authors": list(art.authors), "language": art.language, "extraction": art.extraction,
+            "modified_at": art.modified_at, "section": art.section,
             "first_seen_at": fetched, "fetched_at": fetched, "content_hash": chash, "version": 1,
             "url_key": url_key(art.canonical_url), "title_key": title_key(art.title),
         }
@@ -60,7 +61,8 @@ def store_articles(conn: Connection, items: Iterable[Article]) -> UpsertCounts:
             update(articles).where(articles.c.canonical_url == art.canonical_url).values(
                 url=art.url, title=art.title, text=art.text, summary=art.summary or articles.c.summary,
                 authors=list(art.authors), language=art.language, extraction=art.extraction,
-                fetched_at=fetched, content_hash=chash, version=version, title_key=title_key(art.title),
+                modified_at=art.modified_at, section=art.section, fetched_at=fetched, content_hash=chash,
+                version=version, title_key=title_key(art.title),
             )
         )
         _add_version(conn, art, version, chash, fetched)

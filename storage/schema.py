@@ -107,6 +107,8 @@ articles = Table(
     Column("summary", Text, nullable=False),
     Column("published_at", UTCDateTime, nullable=False, index=True),
     Column("published_flag", String(16)),
+    Column("modified_at", UTCDateTime),
+    Column("section", Text),
     Column("authors", JSON, nullable=False),
     Column("language", String(8)),
     Column("extraction", String(16), nullable=False),

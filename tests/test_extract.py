@@ -63,3 +63,22 @@ def test_cli_extract_matches_function(tmp_path: Path) -> None:
 def test_canonical_urls(url: str, canonical: str) -> None:
     assert canonicalize(url) == canonical
     assert "utm_" not in strip_tracking(url) and "#" not in strip_tracking(url)
+
+
+def test_modified_date_and_section_from_json_ld_then_meta() -> None:
+    from crawlers.extract import extract_article
+
+    body = " ".join(f"Sentence {i} about the county's new camera van and the consultation." for i in range(30))
+    ld = ('{"@context":"https://schema.org","@graph":[{"@type":"NewsArticle","datePublished":"2026-11-20T09:00:00+01:00",'
+          '"dateModified":"2026-11-21T18:30:00+01:00","articleSection":["Crime & Justice"]}]}')
+    page = (f'<html><head><title>Van</title><script type="application/ld+json">{ld}</script></head>'
+            f"<body><article><p>{body}</p></article></body></html>")
+    fields = extract_article("https://paper.example/van", page)
+    assert fields["published_at"].isoformat() == "2026-11-20T08:00:00+00:00"
+    assert fields["modified_at"].isoformat() == "2026-11-21T17:30:00+00:00"  # the offset applied
+    assert fields["section"] == "Crime & Justice"
+    meta = (f'<html><head><meta property="article:modified_time" content="2026-11-22T10:00:00Z">'
+            f'<meta property="article:section" content="Politics"></head><body><article><p>{body}</p>'
+            "</article></body></html>")
+    fields = extract_article("https://paper.example/x", meta)
+    assert fields["modified_at"].isoformat() == "2026-11-22T10:00:00+00:00" and fields["section"] == "Politics"

@@ -1,4 +1,4 @@
-"""polling state and procurement notices
+"""polling state, procurement notices, article modified date and section
 
 Revision ID: 0003
 Revises: 0002
@@ -42,6 +42,10 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_notices_published_at'), ['published_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_notices_source'), ['source'], unique=False)
 
+    with op.batch_alter_table('articles', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('modified_at', storage.schema.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column('section', sa.Text(), nullable=True))
+
     with op.batch_alter_table('sources', schema=None) as batch_op:
         batch_op.add_column(sa.Column('poll_interval_s', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('next_poll_at', storage.schema.UTCDateTime(), nullable=True))
@@ -55,6 +59,9 @@ def downgrade() -> None:
         batch_op.drop_column('retry_after_until')
         batch_op.drop_column('next_poll_at')
         batch_op.drop_column('poll_interval_s')
+    with op.batch_alter_table('articles', schema=None) as batch_op:
+        batch_op.drop_column('section')
+        batch_op.drop_column('modified_at')
     with op.batch_alter_table('notices', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_notices_source'))
         batch_op.drop_index(batch_op.f('ix_notices_published_at'))
