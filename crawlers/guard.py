@@ -48,8 +48,9 @@ class NetworkGuardMiddleware:
             raise RefusedRequest(f"bad URL {request.url[:200]!r}: {exc}") from exc
 
 
-#: Host names the resolver refused in this crawl, with the reason. Twisted reports any failure in
-#: resolution as "DNS lookup failed", so health messages look the real reason up here.
+#: Host names the resolver refused or could not resolve in this crawl, with the reason. Twisted
+#: reports any failure in resolution as "no results for hostname lookup", so health messages look
+#: the real reason (policy refusal, NXDOMAIN, timeout, no addresses) up here.
 refusals: dict[str, str] = {}
 
 
@@ -106,14 +107,19 @@ class GuardedResolver(CachingThreadedResolver):
         reactor = self.reactor
         lookup = lookup_function()
 
+        key = name.lower().rstrip(".")
+
         def finish(result: str | Exception) -> None:
             if d.called:
                 return  # the timeout won
             if timer.active():
                 timer.cancel()
             if isinstance(result, Exception):
+                # Twisted's endpoint turns every failure into "no results for hostname lookup".
+                refusals[key] = f"DNS lookup failed: {result}"
                 d.errback(result)
                 return
+            refusals.pop(key, None)
             if dnscache.limit:
                 dnscache[name] = result
             d.callback(result)

@@ -99,7 +99,7 @@ class FaultServer:
     """Routes paths to fault handlers; `never_read` accepts connections and never reads a byte."""
 
     def __init__(self, host: str = "127.0.0.1", *, never_read: bool = False,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+                 ssl_context: ssl.SSLContext | None = None, port: int = 0) -> None:
         self.host = host
         self.never_read = never_read
         self.ssl_context = ssl_context
@@ -111,7 +111,7 @@ class FaultServer:
         self.stopping = threading.Event()
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((host, 0))
+        self._sock.bind((host, port))
         self._sock.listen(64)
         self._sock.settimeout(0.2)
         self.port: int = self._sock.getsockname()[1]

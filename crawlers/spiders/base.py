@@ -85,11 +85,11 @@ def describe_exception(exc: BaseException, request: Any = None) -> str:
     tls = _tls_problem(causes)
     if tls:
         return tls
-    if any(isinstance(e, ResponseDataLossError) for e in causes):
-        return ("truncated response: the connection ended before the body was complete "
-                "(Content-Length not met); nothing was stored from it")
     if any(type(e).__name__ == "_MalformedChunkedDataError" for e in causes):
         return "broken response: malformed chunked transfer encoding; nothing was stored from it"
+    if any(isinstance(e, ResponseDataLossError) for e in causes):
+        return ("truncated response: the connection ended before the body was complete; "
+                "nothing was stored from it")
     if any(isinstance(e, (ConnectionRefusedError, DownloadConnectionRefusedError)) for e in causes):
         return f"connection refused: {text}"[:500]
     if any(isinstance(e, ConnectionLost) for e in causes):
