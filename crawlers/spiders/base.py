@@ -156,7 +156,9 @@ class SourceSpider(scrapy.Spider):
         published, flag = plausible(listed_date or fields["published_at"], now)
         art = Article(
             url=strip_tracking(response.url), canonical_url=fields["canonical_url"], source=self.source["name"],
-            title=fields["title"] or (fallback.title if fallback else ""),
+            # A wall's own title ("Before you continue", "Loading…") says nothing: the feed's does (T18).
+            title=(fallback.title if fallback and fallback.title and fields["extraction"] == "no-text" else "")
+            or fields["title"] or (fallback.title if fallback else ""),
             text=fields["text"], summary=fallback.summary if fallback else "",
             published_at=published, published_flag=flag, authors=fields["authors"]
             or (fallback.authors if fallback else []), language=fields["language"], fetched_at=now,
