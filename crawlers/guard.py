@@ -116,7 +116,7 @@ class GuardedResolver(CachingThreadedResolver):
                 timer.cancel()
             if isinstance(result, Exception):
                 # Twisted's endpoint turns every failure into "no results for hostname lookup".
-                refusals[key] = f"DNS lookup failed: {result}"
+                refusals[key] = str(result)  # "DNS lookup failed: address 'x' not found: <why>."
                 d.errback(result)
                 return
             refusals.pop(key, None)
