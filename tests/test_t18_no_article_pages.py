@@ -39,8 +39,8 @@ def pages() -> dict[str, tuple[bytes, str]]:
     out = {f"/{p.stem}": (p.read_bytes(), "text/html; charset=utf-8") for p in sorted(DIR.glob("*.html"))}
     out["/empty"] = (b"", "text/html")
     out["/pdf-as-html"] = (b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
-                           b"2 0 obj\n<< /Length 44 >>\nstream\n" + os.urandom(30_000) + b"\nendstream\nendobj\n%%EOF\n",
-                           "text/html")
+                           b"2 0 obj\n<< /Length 44 >>\nstream\n" + os.urandom(30_000)
+                           + b"\nendstream\nendobj\n%%EOF\n", "text/html")
     out["/five-mb-div"] = (b"<html><head><title>Archive</title></head><body><div>"
                            + b"data-chunk " * 480_000 + b"</div></body></html>", "text/html")
     out["/deep-nesting"] = (b"<html><head><title>Deep</title></head><body>" + b"<div>" * 10_000 + b"Welcome"
