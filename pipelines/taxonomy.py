@@ -18,7 +18,6 @@ import yaml
 
 from pipelines.text import fold, sentences
 
-
 #: Sentences after the title that count as the lead: where a news report says what it is about.
 LEAD_SENTENCES = 3
 #: Parents whose tags are topics (evidence "topic") unless an entry says otherwise.

@@ -129,5 +129,6 @@ def test_disambiguation(tax: Taxonomy, title: str, text: str, absent: str) -> No
 
 
 def test_unicode_variants_fold(tax: Taxonomy) -> None:
-    tags = tax.tag("Ｍｅｔ Ｐｏｌｉｃｅ news", "The Metropolitan Police’s Pala\u200bntir pilot continues for the force.")
+    text = "The Metropolitan Police’s Pala\u200bntir pilot continues for the force."
+    tags = tax.tag("Ｍｅｔ Ｐｏｌｉｃｅ news", text)
     assert {"met-police", "palantir"} <= set(tags)
