@@ -1,0 +1,364 @@
+"""A real Airflow 3 cluster for tests: api-server, scheduler, dag-processor and Celery workers.
+
+The production shape (docs/production.md) on one machine: metadata on PostgreSQL, Redis as the
+Celery broker, every process started by its own command. Every wait is bounded, and `stop()` kills
+every process the cluster started, including the task processes and `scrapy crawl` children that
+Airflow and Scrutineer put in process groups of their own: each process carries a marker in its
+environment, and the sweep kills whatever still carries it.
+
+Only the standard library is imported at top level: Celery workers import this module through
+`[core] hostname_callable` (see `worker_hostname`).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+ROOT = Path(__file__).resolve().parents[1]
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+MARKER = "SCRUTINEER_TEST_CLUSTER"
+WORKER_NAME = "SCRUTINEER_TEST_WORKER_NAME"
+T = TypeVar("T")
+
+
+def worker_hostname() -> str:
+    """`[core] hostname_callable` for workers that share one machine.
+
+    Airflow records `socket.getfqdn()` as `task_instance.hostname`, the same for every worker on
+    one machine; the test names each worker so it can tell which one ran a task instance.
+    """
+    return os.environ.get(WORKER_NAME) or socket.getfqdn()
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(check: Callable[[], T], timeout: float, what: str, interval: float = 0.5,
+             alive: Callable[[], None] | None = None) -> T:
+    """Poll `check` until it returns a truthy value; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        if alive is not None:
+            alive()
+        try:
+            value = check()
+        except Exception as exc:  # noqa: BLE001 - a component still starting answers with errors
+            last_error, value = exc, None
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}"
+                       + (f" (last error: {last_error!r})" if last_error else ""))
+
+
+def pg_database(admin_url: str, name: str) -> str:
+    """The URL of database `name` on the server of `admin_url`."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def create_database(admin_url: str, name: str) -> str:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+    return pg_database(admin_url, name)
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        engine.dispose()
+
+
+def redis_db_url(base: str, db: int) -> str:
+    """The same Redis server with a dedicated database number, so a flush touches only ours."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(base)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", "", ""))
+
+
+def flush_redis(url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=5)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
+@dataclass
+class Cluster:
+    """One Airflow deployment: its env, its processes, and bounded ways to drive and observe it.
+
+    `env` holds the settings every component shares (docs/production.md lists them); a worker
+    adds its own name. Logs of each process go to `home/logs/<name>.log`.
+    """
+
+    home: Path
+    metadata_url: str
+    broker_url: str
+    extra_env: dict[str, str] = field(default_factory=dict)
+    api_port: int = field(default_factory=free_port)
+    token: str = field(default_factory=lambda: uuid.uuid4().hex + uuid.uuid4().hex)
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _engine: Any = None
+    _bearer: str | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
+        env.update({
+            MARKER: self.token,
+            "AIRFLOW_HOME": str(self.home),
+            "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
+            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "airflow_cluster.worker_hostname",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{self.api_port}/execution/",
+            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{self.api_port}",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(self.api_port),
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__API_AUTH__JWT_SECRET": self.token,
+            # The test drives the REST API with a token from GET /auth/token; production uses a
+            # real auth manager (docs/production.md).
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+            "AIRFLOW__API__SECRET_KEY": self.token,
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.metadata_url,
+            # psycopg 3 does async itself; the default derivation would ask for asyncpg.
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": self.metadata_url,
+            "AIRFLOW__CELERY__BROKER_URL": self.broker_url,
+            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + self.metadata_url,
+            "AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER": "1",
+            # Quick pick-up of DAG files and queued work, so a short test is not mostly sleeping.
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
+            "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
+            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+        })
+        env.update(self.extra_env)
+        return env
+
+    # -- lifecycle
+    def migrate(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        (self.home / "logs").mkdir(exist_ok=True)
+        self.airflow("db", "migrate", timeout=300)
+
+    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """Start `airflow ARGS` as process `name`, in a process group of its own."""
+        log = open(self.home / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen([AIRFLOW, *args], env={**self.env, **(env or {})}, cwd=self.home,
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        log.close()
+        self.procs[name] = proc
+        return proc
+
+    def start_api_server(self) -> None:
+        self.start("api-server", "api-server", "--host", "127.0.0.1", "--port", str(self.api_port),
+                   "--workers", "1")
+
+    def start_scheduler(self, name: str = "scheduler") -> None:
+        self.start(name, "scheduler")
+
+    def start_dag_processor(self) -> None:
+        self.start("dag-processor", "dag-processor")
+
+    def start_worker(self, name: str, concurrency: int = 2) -> None:
+        """A Celery worker named `name` (Celery node name and task_instance.hostname).
+
+        `--skip-serve-logs`: two workers on one machine would both bind the log server's port;
+        task logs stay readable under AIRFLOW_HOME/logs.
+        """
+        self.start(name, "celery", "worker", "--celery-hostname", f"{name}@%h", "--concurrency",
+                   str(concurrency), "--skip-serve-logs", "--without-gossip", "--without-mingle",
+                   env={WORKER_NAME: name})
+
+    def log(self, name: str) -> str:
+        path = self.home / "logs" / f"{name}.log"
+        return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+
+    def check_alive(self, *names: str) -> None:
+        """Fail at once, with the log tail, when a component that should be up has exited."""
+        for name in names or tuple(self.procs):
+            proc = self.procs.get(name)
+            if proc is not None and proc.poll() is not None:
+                raise RuntimeError(f"airflow {name} exited with {proc.returncode}:\n{self.log(name)[-3000:]}")
+
+    def wait_ready(self, workers: tuple[str, ...], timeout: float = 120) -> None:
+        """API server answering (both apps), and every worker connected to the broker."""
+        base = f"http://127.0.0.1:{self.api_port}"
+        for path in ("/api/v2/monitor/health", "/execution/health"):
+            wait_for(lambda p=path: urllib.request.urlopen(base + p, timeout=10).status == 200,  # noqa: S310
+                     timeout, f"the api-server ({path})", alive=self.check_alive)
+        for name in workers:
+            wait_for(lambda n=name: f"{n}@" in self.log(n) and " ready." in self.log(n), timeout,
+                     f"celery worker {name}", alive=self.check_alive)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Signal one component's whole process group (not the task processes it spawned)."""
+        proc = self.procs.pop(name)
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        """Stop everything: TERM each group, then KILL stragglers and anything carrying our marker."""
+        for proc in self.procs.values():
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 15
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        for proc in self.procs.values():
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        self.procs.clear()
+        sweep(self.token)
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    # -- driving and observing
+    def airflow(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """One `airflow` CLI command (it talks to the metadata DB directly); raises with its output."""
+        done = subprocess.run([AIRFLOW, *args], env=self.env, cwd=self.home, capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
+        if done.returncode != 0:
+            raise RuntimeError(f"airflow {' '.join(args)} exited {done.returncode}:\n"
+                               f"{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
+        return done
+
+    def query(self, sql: str, **params: Any) -> list[dict[str, Any]]:
+        """Rows from the metadata DB, for assertions on what Airflow recorded."""
+        from sqlalchemy import create_engine, text
+
+        if self._engine is None:
+            self._engine = create_engine(self.metadata_url, pool_pre_ping=True)
+        with self._engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(text(sql), params)]
+
+    def wait_dags_parsed(self, dag_ids: tuple[str, ...], timeout: float = 120) -> None:
+        def parsed() -> bool:
+            rows = self.query("SELECT dag_id FROM serialized_dag")
+            return set(dag_ids) <= {r["dag_id"] for r in rows}
+
+        wait_for(parsed, timeout, f"the dag-processor to serialise {', '.join(dag_ids)}", interval=1,
+                 alive=self.check_alive)
+
+    def dag_runs(self, dag_id: str) -> list[dict[str, Any]]:
+        return self.query("SELECT run_id, state, run_type, start_date, end_date FROM dag_run "
+                          "WHERE dag_id = :d ORDER BY id", d=dag_id)
+
+    def task_instances(self, *dag_ids: str) -> list[dict[str, Any]]:
+        return self.query("SELECT dag_id, run_id, task_id, map_index, try_number, state, hostname, pid "
+                          "FROM task_instance WHERE dag_id = ANY(:ids) ORDER BY dag_id, task_id, map_index",
+                          ids=list(dag_ids))
+
+    def wait_run(self, dag_id: str, run_id: str | None = None, timeout: float = 180,
+                 after: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:
+        """Wait for a run of `dag_id` (that run, or the first one `after` accepts) to finish."""
+        def finished() -> dict[str, Any] | None:
+            for run in self.dag_runs(dag_id):
+                if (run_id is None or run["run_id"] == run_id) and (after is None or after(run)) \
+                        and run["state"] in ("success", "failed"):
+                    return run
+            return None
+
+        return wait_for(finished, timeout, f"a finished run of {dag_id}" + (f" ({run_id})" if run_id else ""),
+                        interval=1, alive=self.check_alive)
+
+    def api(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """One call to the REST API (/api/v2/...) of this cluster's api-server."""
+        import json
+
+        if self._bearer is None:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.api_port}/auth/token", timeout=30) as r:  # noqa: S310
+                self._bearer = json.load(r)["access_token"]
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.api_port}/api/v2{path}", method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {self._bearer}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as r:  # noqa: S310 - loopback
+            return json.load(r)
+
+    def unpause(self, dag_id: str) -> None:
+        self.api("PATCH", f"/dags/{dag_id}", {"is_paused": False})
+
+    def trigger(self, dag_id: str, run_id: str, conf: dict[str, Any] | None = None) -> None:
+        self.api("POST", f"/dags/{dag_id}/dagRuns", {"dag_run_id": run_id, "logical_date": None, "conf": conf or {}})
+
+    def create_pools(self, dag_ids: tuple[str, ...], slots: int = 4) -> list[str]:
+        """Every pool the DAGs' tasks name (as the serialised DAGs say), so no task waits on a missing one."""
+        names = sorted({t["pool"] for d in dag_ids for t in self.api("GET", f"/dags/{d}/tasks")["tasks"]
+                        if t.get("pool")} - {"default_pool"})
+        for name in names:
+            self.api("POST", "/pools", {"name": name, "slots": slots, "description": "Scrutineer test pool"})
+        return names
+
+def sweep(token: str) -> list[int]:
+    """Kill every process whose environment carries this cluster's marker; the pids killed."""
+    import psutil
+
+    killed = []
+    me = os.getpid()
+    for proc in psutil.process_iter(["pid"]):
+        if proc.pid == me:
+            continue
+        try:
+            if proc.environ().get(MARKER) == token:
+                proc.kill()
+                killed.append(proc.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
+            continue
+    psutil.wait_procs([p for p in psutil.process_iter() if p.pid in killed], timeout=10)
+    return killed

@@ -1,0 +1,159 @@
+"""The production shape (docs/production.md), for real: Airflow 3 with CeleryExecutor on one machine.
+
+Airflow metadata and Scrutineer data on PostgreSQL (fresh databases), Redis as the broker (a
+dedicated database number, flushed), and separate `airflow api-server`, `scheduler`,
+`dag-processor` and two `celery worker` processes. The collection DAG runs over the loopback demo
+newsroom, its Asset triggers processing, and the stored articles must equal those of a plain
+`scrutineer run` on SQLite over the same newsroom; both workers must have run task instances.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow_cluster import Cluster, create_database, drop_database, flush_redis, redis_db_url, wait_for
+
+PG_URL = os.environ.get("SCRUTINEER_TEST_PG_URL")
+REDIS_URL = os.environ.get("SCRUTINEER_TEST_REDIS_URL")
+REDIS_DB = 11  # this test's own broker database; flushed before and after
+SCRUTINEER = str(Path(sys.executable).with_name("scrutineer"))
+COLLECT, PROCESS = "scrutineer_collect", "scrutineer_process"
+WORKERS = ("worker-a", "worker-b")
+LOOPBACK = "127.0.0.1/32"
+#: Fields that name which copy of a report was fetched first: see the xfail at the end.
+ORDER_DEPENDENT = ("duplicate_of", "story_id")
+
+pytestmark = [
+    pytest.mark.skipif(not PG_URL, reason="SCRUTINEER_TEST_PG_URL is not set (CI sets it; .ci/run)"),
+    pytest.mark.skipif(not REDIS_URL, reason="SCRUTINEER_TEST_REDIS_URL is not set (CI sets it; .ci/run)"),
+]
+
+
+def cli(*args: str, timeout: float = 120) -> str:
+    env = {**os.environ, "SCRUTINEER_ALLOW_PRIVATE_NETWORKS": LOOPBACK, "SCRUTINEER_CRAWL_TIMEOUT_S": "60"}
+    done = subprocess.run([SCRUTINEER, *args], env=env, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, f"scrutineer {' '.join(args)}: {done.stderr[-2000:]}"
+    return done.stdout
+
+
+def exported(db: str) -> list[dict[str, Any]]:
+    """`export --format jsonl`, sorted by id (the record has no volatile field such as fetch time)."""
+    rows = [json.loads(line) for line in cli("export", "--format", "jsonl", "--db", db).splitlines() if line]
+    return sorted(rows, key=lambda r: r["id"])
+
+
+def differences(got: list[dict[str, Any]], want: list[dict[str, Any]], skip: tuple[str, ...] = ()) -> list[str]:
+    """Field-level differences between two exports (fields in `skip` left out), for a readable failure."""
+    a, b = {r["id"]: r for r in got}, {r["id"]: r for r in want}
+    out = [f"{i}: only in the cluster run" for i in sorted(set(a) - set(b))]
+    out += [f"{i}: only in the single-machine run" for i in sorted(set(b) - set(a))]
+    for i in sorted(set(a) & set(b)):
+        out += [f"{i} {k}: cluster {a[i].get(k)!r:.120} != single {b[i][k]!r:.120}"
+                for k in b[i] if k not in skip and a[i].get(k) != b[i][k]]
+    return out
+
+
+def duplicate_groups(rows: list[dict[str, Any]]) -> set[frozenset[str]]:
+    """Articles grouped with their original: the same report, whichever copy counts as first."""
+    groups: dict[str, set[str]] = {}
+    for r in rows:
+        groups.setdefault(r["duplicate_of"] or r["id"], set()).add(r["id"])
+    return {frozenset(g) for g in groups.values()}
+
+
+def settled(cluster: Cluster, run_id: str) -> bool:
+    """Our collect run and every other run finished, and every Asset event consumed by processing.
+
+    The */5 schedule adds a run of its own as soon as the DAG is unpaused; whichever run finds
+    the sources due collects them, so the test waits for all of them rather than for one.
+    """
+    runs = cluster.dag_runs(COLLECT) + cluster.dag_runs(PROCESS)
+    failed = [r["run_id"] for r in runs if r["state"] == "failed"]
+    if failed:
+        raise AssertionError(f"runs failed: {failed}\n" + cluster.log("scheduler")[-3000:])
+    if run_id not in {r["run_id"] for r in runs} or any(r["state"] != "success" for r in runs):
+        return False
+    events = cluster.query("SELECT e.id, d.state FROM asset_event e "
+                           "LEFT JOIN dagrun_asset_event l ON l.event_id = e.id "
+                           "LEFT JOIN dag_run d ON d.id = l.dag_run_id")
+    pending = cluster.query("SELECT 1 FROM asset_dag_run_queue")
+    return bool(events) and not pending and all(e["state"] == "success" for e in events)
+
+
+@pytest.fixture
+def databases() -> Any:
+    """Fresh PostgreSQL databases (Airflow metadata, Scrutineer data) and a flushed broker database."""
+    assert PG_URL and REDIS_URL
+    tag = uuid.uuid4().hex[:10]
+    names = {"airflow": f"airflow_t_{tag}", "data": f"scrutineer_t_{tag}"}
+    urls = {k: create_database(PG_URL, v) for k, v in names.items()}
+    broker = redis_db_url(REDIS_URL, REDIS_DB)
+    flush_redis(broker)
+    try:
+        yield {**urls, "broker": broker}
+    finally:
+        flush_redis(broker)
+        for name in names.values():
+            drop_database(PG_URL, name)
+
+
+@pytest.mark.timeout(420)
+def test_two_celery_workers_collect_and_process_like_a_single_machine(
+        newsroom: Any, tmp_path: Path, databases: dict[str, str]) -> None:
+    sources_yaml = str(newsroom.write_sources_yaml(tmp_path / "sources.yaml"))
+    source_names = {s["name"] for s in newsroom.sources()}
+
+    single = f"sqlite:///{tmp_path / 'single.sqlite'}"
+    cli("sources", "import", sources_yaml, "--db", single)
+    cli("run", "--db", single, timeout=240)
+    expected = exported(single)
+    assert len(expected) >= 30
+
+    cli("sources", "import", sources_yaml, "--db", databases["data"])
+    cluster = Cluster(home=tmp_path / "airflow", metadata_url=databases["airflow"], broker_url=databases["broker"],
+                      extra_env={"SCRUTINEER_DB": databases["data"], "SCRUTINEER_ALLOW_PRIVATE_NETWORKS": LOOPBACK,
+                                 "SCRUTINEER_CRAWL_TIMEOUT_S": "60"})
+    try:
+        cluster.migrate()
+        cluster.start_api_server()
+        cluster.start_dag_processor()
+        cluster.start_scheduler()
+        for name in WORKERS:
+            cluster.start_worker(name, concurrency=2)
+        cluster.wait_ready(WORKERS, timeout=120)
+        cluster.wait_dags_parsed((COLLECT, PROCESS), timeout=90)
+        cluster.create_pools((COLLECT, PROCESS))
+        run_id = f"scaleout_{uuid.uuid4().hex[:8]}"
+        cluster.trigger(COLLECT, run_id)
+        for dag_id in (COLLECT, PROCESS):
+            cluster.unpause(dag_id)
+        wait_for(lambda: settled(cluster, run_id), 200, "collection and the Asset-triggered processing",
+                 interval=2, alive=cluster.check_alive)
+        tis = cluster.query("SELECT dag_id, task_id, rendered_map_index, state, hostname FROM task_instance "
+                            "WHERE dag_id IN ('scrutineer_collect', 'scrutineer_process')")
+    finally:
+        cluster.stop()
+
+    ran = [ti for ti in tis if ti["state"] == "success"]
+    assert {ti["hostname"] for ti in ran} == set(WORKERS), "each worker ran task instances"
+    collected = [ti["rendered_map_index"] for ti in ran if ti["task_id"] == "collect_source"]
+    assert sorted(collected) == sorted(source_names), "every source collected once, by some worker"
+    assert {ti["task_id"] for ti in ran if ti["dag_id"] == PROCESS} == {"dedupe", "enrich", "stories"}
+
+    got = exported(databases["data"])
+    diff = differences(got, expected, skip=ORDER_DEPENDENT)
+    assert not diff, "\n".join(diff[:20])
+    assert duplicate_groups(got) == duplicate_groups(expected)
+    diff = differences(got, expected)
+    if diff:
+        # Known gap, reported to the lead: dedupe takes the earliest *fetched* copy as the original
+        # (storage/dedup.py orders by first_seen_at), so when workers fetch sources in another order
+        # than one machine did, another copy of the same report becomes the original, and stories
+        # built from originals can group differently. Passes once the original is order-independent.
+        pytest.xfail("duplicate_of/story_id depend on fetch order across workers:\n" + "\n".join(diff[:10]))
