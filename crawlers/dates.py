@@ -5,6 +5,7 @@ future or before 1990 is not trusted (issue 3), so it never lands in a future di
 """
 from __future__ import annotations
 
+import re
 import time
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
@@ -13,6 +14,7 @@ from zoneinfo import ZoneInfo
 LONDON = ZoneInfo("Europe/London")
 FUTURE_TOLERANCE = timedelta(hours=2)
 EARLIEST = datetime(1990, 1, 1, tzinfo=timezone.utc)
+_MINUS_ZERO = re.compile(r"-0000\s*$")
 
 
 def parse_date(value: str | None) -> datetime | None:
@@ -31,7 +33,10 @@ def parse_date(value: str | None) -> datetime | None:
     if dt is None:
         return None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=LONDON)
+        # RFC 5322 §3.3: "-0000" is UTC with nothing said about local time (Python returns it
+        # naive). Any other missing zone is London; an ambiguous hour (the autumn 01:00-02:00)
+        # takes its first occurrence, BST (PEP 495 fold=0), so the answer never varies.
+        dt = dt.replace(tzinfo=timezone.utc if _MINUS_ZERO.search(value) else LONDON)
     try:
         return dt.astimezone(timezone.utc)
     except (OverflowError, ValueError):

@@ -87,6 +87,23 @@ def known_urls(conn: Connection, canonical_urls: Sequence[str]) -> set[str]:
     return {r[0] for r in rows}
 
 
+def stored_by_url_key(conn: Connection, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """For each URL-variant key (`url_key`: scheme, www., trailing slash ignored), the first-seen
+    stored article with it: canonical_url, fetched_at, extraction. Lets a collector recognise an
+    http/https or www. twin of a stored page, and know when it last read it (to refetch an entry
+    the feed says was updated since)."""
+    out: dict[str, dict[str, Any]] = {}
+    unique = list(dict.fromkeys(keys))
+    for start in range(0, len(unique), 500):
+        rows = conn.execute(
+            select(articles.c.url_key, articles.c.canonical_url, articles.c.fetched_at, articles.c.extraction)
+            .where(articles.c.url_key.in_(unique[start:start + 500]))
+            .order_by(articles.c.first_seen_at, articles.c.id))
+        for r in rows:
+            out.setdefault(r.url_key, dict(r._mapping))
+    return out
+
+
 def pending(conn: Connection) -> list[dict[str, Any]]:
     """Articles whose current text has not been processed, oldest first (first-seen wins dedup)."""
     rows = conn.execute(

@@ -7,18 +7,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from typing import Any
 
 import scrapy
 from twisted.python.failure import Failure
 
 from crawlers import feedsafe
-from crawlers.dates import from_struct
+from crawlers.dates import from_struct, parse_date
 from crawlers.politeness import note_retry_after
 from crawlers.spiders.base import SourceSpider, describe_failure
 from crawlers.urls import MAX_URL_LENGTH, canonicalize, strip_tracking
-from storage.article import Article, normalise_text
-from storage.articles import known_urls
+from storage.article import Article, normalise_text, url_key
+from storage.articles import stored_by_url_key
 from storage.db import read
 
 _TAGS = re.compile(r"<[^>]+>")
@@ -29,6 +30,22 @@ def _plain(html: str) -> str:
     import html as htmlmod
 
     return htmlmod.unescape(_TAGS.sub(" ", html or ""))
+
+
+def entry_date(entry: Any, field: str) -> datetime | None:
+    """An entry's `published` or `updated` as UTC. The text is read first by crawlers.dates (a date
+    without a zone is London time, `-0000` is UTC, `+01:00` is not UTC); feedparser's own parse
+    (which takes a missing zone as UTC) only when that fails. `dict.get`, because feedparser
+    answers `updated` with `published` when an entry has no `updated`."""
+    raw = dict.get(entry, field)
+    return (parse_date(raw) if isinstance(raw, str) else None) or from_struct(dict.get(entry, f"{field}_parsed"))
+
+
+def entry_changed_at(entry: Any) -> datetime | None:
+    """When the feed says the entry last changed: its `updated`, else its `published` (feeds that
+    re-date an entry when they edit it)."""
+    dates = [d for d in (entry_date(entry, "updated"), entry_date(entry, "published")) if d is not None]
+    return max(dates) if dates else None
 
 
 def parse_feed(body: bytes, headers: dict[str, str]) -> Any:
@@ -73,25 +90,35 @@ class FeedSpider(SourceSpider):
             self.warn(f"feed has {len(feed.entries)} entries; only the first {limit} were read")
         follow = self.source["options"].get("follow_links", True)
         # One request per article: entries listing the same page under URL variants (utm_*,
-        # #comments) collapse to the shortest link, so the page is fetched once, without tracking.
-        by_identity: dict[str, tuple[Article, str | None]] = {}
+        # #comments, http/https, www., trailing slash) collapse to the shortest link, so the page
+        # is fetched once, without tracking.
+        by_identity: dict[str, tuple[Article, str | None, datetime | None]] = {}
         for entry in feed.entries[:limit]:
             art, link = self._entry_article(entry, response.url)
             if art is None:
                 continue
-            kept = by_identity.get(art.canonical_url)
+            key = url_key(art.canonical_url)
+            kept = by_identity.get(key)
             if kept is None or (link and (not kept[1] or len(link) < len(kept[1]))):
-                by_identity[art.canonical_url] = (art, link)
-        candidates = list(by_identity.values())
+                by_identity[key] = (art, link, entry_changed_at(entry))
         with read(self.engine) as conn:
-            known = known_urls(conn, [a.canonical_url for a, _ in candidates])
-        for art, link in candidates:
-            if follow and link and art.canonical_url not in known:
+            stored = stored_by_url_key(conn, list(by_identity))
+        now = datetime.now(timezone.utc)
+        for key, (art, link, changed) in by_identity.items():
+            row = stored.get(key)
+            if row is not None:
+                # A twin of a stored page keeps the stored identity: one canonical URL per story.
+                art.canonical_url = row["canonical_url"]
+            full_text = row is not None and row["extraction"] != "feed-summary"
+            # Conditional refetch (issue 3): a stored page is read again only when the feed says the
+            # entry changed after we last read it (and not "in the future", a zone mistake).
+            updated = full_text and changed is not None and row["fetched_at"] < changed <= now
+            if follow and link and (not full_text or updated):
                 # dont_filter: entries are already one per identity, and a redirect that lands on a
                 # URL seen before must still reach page_failed/parse_page, or the entry is lost.
                 yield scrapy.Request(link, callback=self.parse_page, errback=self.page_failed,
                                      cb_kwargs={"fallback": art}, meta={"fallback": art}, dont_filter=True)
-            elif art.canonical_url in known:
+            elif full_text and not updated:
                 self.health.setdefault("known_skipped", 0)
                 self.health["known_skipped"] += 1
             else:
@@ -110,7 +137,7 @@ class FeedSpider(SourceSpider):
             return None, None  # a fragment (a feed cut mid-<item>, T15): nothing to identify or read
         # An entry with no usable link still has an identity: the feed URL plus its guid.
         identity = canonicalize(page_link) if page_link else canonicalize(base) + "#" + (guid or entry.get("title", ""))
-        published = from_struct(entry.get("published_parsed") or entry.get("updated_parsed"))
+        published = entry_date(entry, "published") or entry_date(entry, "updated")
         content = entry.get("content") or []
         summary = (content[0].get("value") if content else "") or entry.get("summary", "")
         authors = [a.get("name", "") for a in entry.get("authors", []) if a.get("name")]
@@ -118,12 +145,15 @@ class FeedSpider(SourceSpider):
         art = self.summary_article(url=identity if page_link else self.source["url"], canonical_url=identity,
                                    title=entry.get("title", ""), summary=_plain(summary),
                                    published=published, authors=authors, guid=guid)
-        art.published_flag = art.published_flag if published or not entry.get("published") else "unparseable"
+        said = dict.get(entry, "published") or dict.get(entry, "updated")
+        art.published_flag = art.published_flag if published or not said else "unparseable"
         return art, page_link
 
     def parse_page(self, response: Any, fallback: Article) -> Article:
         listed = fallback.published_at if fallback.published_flag is None else None
         art = self.article_from_page(response, fallback=fallback, listed_date=listed)
+        if url_key(art.canonical_url) == url_key(fallback.canonical_url):
+            art.canonical_url = fallback.canonical_url  # the page's own spelling of a known identity
         if art.extraction == "no-text" and fallback.summary:
             fallback.url = strip_tracking(response.url)
             return fallback

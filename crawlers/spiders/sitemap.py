@@ -7,6 +7,7 @@ size-bounded (CVE-2025-6176), so this spider only adds health, known-URL skippin
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime, timezone
 from typing import Any
 
 import scrapy
@@ -19,7 +20,8 @@ from crawlers.dates import parse_date
 from crawlers.politeness import note_retry_after
 from crawlers.spiders.base import SourceSpider, describe_failure
 from crawlers.urls import MAX_URL_LENGTH, canonicalize
-from storage.articles import known_urls
+from storage.article import url_key
+from storage.articles import stored_by_url_key
 from storage.db import read
 
 
@@ -71,13 +73,20 @@ class SitemapSpider(SourceSpider, ScrapySitemapSpider):
         if type(entries) is Sitemap:  # Scrapy hands us its parser before iterating it: keep news fields
             entries.__class__ = NewsSitemap
         batch = [e for e in entries if e.get("loc") and len(e["loc"]) <= MAX_URL_LENGTH]
+        keys = [url_key(canonicalize(e["loc"])) for e in batch]
         with read(self.engine) as conn:
-            known = known_urls(conn, [canonicalize(e["loc"]) for e in batch])
-        for entry in batch:
-            if canonicalize(entry["loc"]) in known:
+            stored = stored_by_url_key(conn, keys)
+        now = datetime.now(timezone.utc)
+        for entry, key in zip(batch, keys, strict=True):
+            row = stored.get(key)
+            lastmod = parse_date(entry.get("lastmod"))
+            # A stored page is read again only when its lastmod says it changed after we last read
+            # it (issue 3: conditional refetch); then a changed text becomes a new version.
+            changed = lastmod is not None and row is not None and row["fetched_at"] < lastmod <= now
+            if row is not None and row["extraction"] != "feed-summary" and not changed:
                 self.health["known_skipped"] = self.health.get("known_skipped", 0) + 1
                 continue
-            self.lastmod[entry["loc"]] = parse_date(entry.get("lastmod"))
+            self.lastmod[entry["loc"]] = lastmod
             if entry.get("news_publication_date") or entry.get("news_title"):
                 self.news[entry["loc"]] = (parse_date(entry.get("news_publication_date")),
                                            " ".join(entry.get("news_title", "").split()))
