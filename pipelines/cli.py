@@ -142,6 +142,17 @@ def cmd_recheck(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_health_report(args: argparse.Namespace) -> int:
+    from pipelines import alerts, health_report
+
+    settings = _settings(args)
+    report = health_report.run(settings, send=args.send)
+    print(health_report.render(report), end="")
+    if args.send:
+        print(f"sent to {', '.join(alerts.analyst_emails(settings))}")
+    return 0
+
+
 def cmd_digest(args: argparse.Namespace) -> int:
     from pipelines import digest
 
@@ -293,6 +304,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add(sub, "recheck", cmd_recheck, "re-fetch recent relevant articles; record edits, corrections, takedowns")
     p.add_argument("--since", type=int, default=14, metavar="DAYS", help="published in the last DAYS days")
+
+    p = add(sub, "health-report", cmd_health_report,
+            "the daily source-health report: failing and silent sources, volume far below normal")
+    p.add_argument("--send", action="store_true", help="email it to $SCRUTINEER_ANALYST_EMAILS")
 
     p = add(sub, "digest", cmd_digest,
             "build the weekly digest(s); --send delivers at most once per subscriber and week")
