@@ -11,6 +11,7 @@ Only the standard library is imported at top level: Celery workers import this m
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -29,6 +30,8 @@ AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 MARKER = "SCRUTINEER_TEST_CLUSTER"
 WORKER_NAME = "SCRUTINEER_TEST_WORKER_NAME"
 T = TypeVar("T")
+SCRUTINEER = str(Path(sys.executable).with_name("scrutineer"))
+LOOPBACK = "127.0.0.1/32"
 
 
 def worker_hostname() -> str:
@@ -268,6 +271,14 @@ class Cluster:
             self._engine.dispose()
             self._engine = None
 
+    def kill_worker(self, name: str) -> list[int]:
+        """A worker machine dies: SIGKILL its Celery processes, task supervisors, tasks and crawls at once."""
+        proc = self.procs.pop(name, None)
+        killed = sweep(self.token, worker=name)
+        if proc is not None:
+            proc.wait(timeout=20)  # reap it
+        return killed
+
     # -- driving and observing
     def airflow(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """One `airflow` CLI command (it talks to the metadata DB directly); raises with its output."""
@@ -345,8 +356,43 @@ class Cluster:
             self.api("POST", "/pools", {"name": name, "slots": slots, "description": "Scrutineer test pool"})
         return names
 
-def sweep(token: str) -> list[int]:
-    """Kill every process whose environment carries this cluster's marker; the pids killed."""
+# -- comparing what a run stored
+def cli(*args: str, timeout: float = 120, env: dict[str, str] | None = None) -> str:
+    """One `scrutineer` command, allowed to reach the loopback test servers; its stdout."""
+    env = {**os.environ, "SCRUTINEER_ALLOW_PRIVATE_NETWORKS": LOOPBACK, "SCRUTINEER_CRAWL_TIMEOUT_S": "60",
+           **(env or {})}
+    done = subprocess.run([SCRUTINEER, *args], env=env, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, f"scrutineer {' '.join(args)}: {done.stderr[-2000:]}"
+    return done.stdout
+
+
+def exported(db: str, env: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """`export --format jsonl`, sorted by id (the record has no volatile field such as fetch time)."""
+    rows = [json.loads(line) for line in cli("export", "--format", "jsonl", "--db", db, env=env).splitlines() if line]
+    return sorted(rows, key=lambda r: r["id"])
+
+
+def differences(got: list[dict[str, Any]], want: list[dict[str, Any]], skip: tuple[str, ...] = ()) -> list[str]:
+    """Field-level differences between two exports (fields in `skip` left out), for a readable failure."""
+    a, b = {r["id"]: r for r in got}, {r["id"]: r for r in want}
+    out = [f"{i}: only in the cluster run" for i in sorted(set(a) - set(b))]
+    out += [f"{i}: only in the single-machine run" for i in sorted(set(b) - set(a))]
+    for i in sorted(set(a) & set(b)):
+        out += [f"{i} {k}: cluster {a[i].get(k)!r:.120} != single {b[i][k]!r:.120}"
+                for k in b[i] if k not in skip and a[i].get(k) != b[i][k]]
+    return out
+
+
+def duplicate_groups(rows: list[dict[str, Any]]) -> set[frozenset[str]]:
+    """Articles grouped with their original: the same report, whichever copy counts as first."""
+    groups: dict[str, set[str]] = {}
+    for r in rows:
+        groups.setdefault(r["duplicate_of"] or r["id"], set()).add(r["id"])
+    return {frozenset(g) for g in groups.values()}
+
+
+def sweep(token: str, worker: str | None = None) -> list[int]:
+    """Kill every process whose environment carries this cluster's marker (and worker name); the pids killed."""
     import psutil
 
     killed = []
@@ -355,7 +401,8 @@ def sweep(token: str) -> list[int]:
         if proc.pid == me:
             continue
         try:
-            if proc.environ().get(MARKER) == token:
+            env = proc.environ()
+            if env.get(MARKER) == token and (worker is None or env.get(WORKER_NAME) == worker):
                 proc.kill()
                 killed.append(proc.pid)
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):

@@ -8,63 +8,36 @@ newsroom, its Asset triggers processing, and the stored articles must equal thos
 """
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow_cluster import Cluster, create_database, drop_database, flush_redis, redis_db_url, wait_for
+from airflow_cluster import (
+    LOOPBACK,
+    Cluster,
+    cli,
+    create_database,
+    differences,
+    drop_database,
+    duplicate_groups,
+    exported,
+    flush_redis,
+    redis_db_url,
+    wait_for,
+)
 
 PG_URL = os.environ.get("SCRUTINEER_TEST_PG_URL")
 REDIS_URL = os.environ.get("SCRUTINEER_TEST_REDIS_URL")
 REDIS_DB = 11  # this test's own broker database; flushed before and after
-SCRUTINEER = str(Path(sys.executable).with_name("scrutineer"))
 COLLECT, PROCESS = "scrutineer_collect", "scrutineer_process"
 WORKERS = ("worker-a", "worker-b")
-LOOPBACK = "127.0.0.1/32"
-#: Fields that name which copy of a report was fetched first: see the xfail at the end.
-ORDER_DEPENDENT = ("duplicate_of", "story_id")
 
 pytestmark = [
     pytest.mark.skipif(not PG_URL, reason="SCRUTINEER_TEST_PG_URL is not set (CI sets it; .ci/run)"),
     pytest.mark.skipif(not REDIS_URL, reason="SCRUTINEER_TEST_REDIS_URL is not set (CI sets it; .ci/run)"),
 ]
-
-
-def cli(*args: str, timeout: float = 120) -> str:
-    env = {**os.environ, "SCRUTINEER_ALLOW_PRIVATE_NETWORKS": LOOPBACK, "SCRUTINEER_CRAWL_TIMEOUT_S": "60"}
-    done = subprocess.run([SCRUTINEER, *args], env=env, capture_output=True, text=True, timeout=timeout)
-    assert done.returncode == 0, f"scrutineer {' '.join(args)}: {done.stderr[-2000:]}"
-    return done.stdout
-
-
-def exported(db: str) -> list[dict[str, Any]]:
-    """`export --format jsonl`, sorted by id (the record has no volatile field such as fetch time)."""
-    rows = [json.loads(line) for line in cli("export", "--format", "jsonl", "--db", db).splitlines() if line]
-    return sorted(rows, key=lambda r: r["id"])
-
-
-def differences(got: list[dict[str, Any]], want: list[dict[str, Any]], skip: tuple[str, ...] = ()) -> list[str]:
-    """Field-level differences between two exports (fields in `skip` left out), for a readable failure."""
-    a, b = {r["id"]: r for r in got}, {r["id"]: r for r in want}
-    out = [f"{i}: only in the cluster run" for i in sorted(set(a) - set(b))]
-    out += [f"{i}: only in the single-machine run" for i in sorted(set(b) - set(a))]
-    for i in sorted(set(a) & set(b)):
-        out += [f"{i} {k}: cluster {a[i].get(k)!r:.120} != single {b[i][k]!r:.120}"
-                for k in b[i] if k not in skip and a[i].get(k) != b[i][k]]
-    return out
-
-
-def duplicate_groups(rows: list[dict[str, Any]]) -> set[frozenset[str]]:
-    """Articles grouped with their original: the same report, whichever copy counts as first."""
-    groups: dict[str, set[str]] = {}
-    for r in rows:
-        groups.setdefault(r["duplicate_of"] or r["id"], set()).add(r["id"])
-    return {frozenset(g) for g in groups.values()}
 
 
 def settled(cluster: Cluster, run_id: str) -> bool:
@@ -147,7 +120,7 @@ def test_two_celery_workers_collect_and_process_like_a_single_machine(
     assert {ti["task_id"] for ti in ran if ti["dag_id"] == PROCESS} == {"dedupe", "enrich", "stories"}
 
     got = exported(databases["data"])
-    diff = differences(got, expected, skip=ORDER_DEPENDENT)
+    diff = differences(got, expected, skip=("duplicate_of", "story_id"))
     assert not diff, "\n".join(diff[:20])
     assert duplicate_groups(got) == duplicate_groups(expected)
     diff = differences(got, expected)
