@@ -121,3 +121,57 @@ def labelled_tag_scores(tax: Any, articles: Iterable[dict[str, Any]]) -> dict[st
     """Tag scores of the taxonomy `tax` on a labelled set (tests/data/tags_labelled.yaml's shape:
     title, text, gold tags), over every slug of the taxonomy and gazetteer."""
     return tag_scores((a["tags"], tax.tag(a["title"], a["text"])) for a in articles)
+
+
+def tag_errors(tax: Any, articles: Iterable[dict[str, Any]],
+               slugs: frozenset[str] | None = None) -> list[dict[str, Any]]:
+    """Every false positive (with the sentences that made it) and false negative of `tax` on a labelled
+    set, restricted to `slugs` when given: what a person tuning aliases reads instead of a score."""
+    out = []
+    for a in articles:
+        got = tax.tag(a["title"], a["text"])
+        want, have = set(a["tags"]), set(got)
+        if slugs is not None:
+            want, have = want & slugs, have & slugs
+        for slug in sorted(have - want):
+            out.append({"id": a["id"], "slug": slug, "kind": "fp", "title": a["title"],
+                        "sentences": got[slug].sentences})
+        for slug in sorted(want - have):
+            raw = tax.match(a["title"], a["text"]).get(slug)  # a hit the evidence rule dropped, if any
+            out.append({"id": a["id"], "slug": slug, "kind": "fn", "title": a["title"],
+                        "sentences": raw.sentences if raw else []})
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m pipelines.evaluate tags FILE.yaml [--split dev]`: tag scores and every error."""
+    import argparse
+    from pathlib import Path
+
+    import yaml
+
+    from pipelines.taxonomy import load
+
+    parser = argparse.ArgumentParser(prog="python -m pipelines.evaluate")
+    parser.add_argument("what", choices=["tags"])
+    parser.add_argument("file", type=Path)
+    parser.add_argument("--split", help="only articles with this split (dev, holdout)")
+    parser.add_argument("--slug", action="append", help="only these slugs (repeatable)")
+    args = parser.parse_args(argv)
+    here = Path(__file__).parent
+    tax = load(here / "taxonomy.yaml", here / "gazetteer.yaml")
+    articles = yaml.safe_load(args.file.read_text(encoding="utf-8"))["articles"]
+    if args.split:
+        articles = [a for a in articles if a.get("split") == args.split]
+    result = labelled_tag_scores(tax, articles)
+    print({k: result[k] for k in ("micro_f1", "precision", "recall", "tp", "fp", "fn")})
+    print(per_slug_report(result))
+    for err in tag_errors(tax, articles, frozenset(args.slug) if args.slug else None):
+        print(f"{err['kind'].upper()} {err['id']} {err['slug']}: {err['title']}")
+        for sent in err["sentences"]:
+            print(f"      | {sent}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -3,11 +3,11 @@
 All aliases of all tags go into Aho-Corasick automata, so matching an article is one pass over
 its text however many aliases there are, instead of one regex per alias per article. Which hits
 make a tag follows tests/data/TAGGING_GUIDE.md: entities tag on any mention, topics only when
-they are in the headline or lead or fill two sentences (`evidence` in the YAML).
+they are in the headline or lead or fill two sentences (`evidence` in the YAML). Context and veto
+words ride in the same automata, so deciding an ambiguous alias costs no second scan.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +22,8 @@ from pipelines.text import fold, sentences
 LEAD_SENTENCES = 3
 #: Parents whose tags are topics (evidence "topic") unless an entry says otherwise.
 TOPIC_PARENTS = frozenset({"topics", "technologies"})
+#: Hyphens match spaces ("facial-recognition", "AI-enabled"): one character for one, so offsets hold.
+_HYPHENS = str.maketrans({"-": " ", "\u2010": " ", "\u2011": " "})
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class Tag:
     context: tuple[str, ...] = ()
     veto: tuple[str, ...] = ()
     evidence: str = "mention"  #: mention (entities: any mention) | topic (headline, lead or two sentences)
+    context_scope: str = "article"  #: where a weak alias looks for a context word: article | sentence
 
 
 @dataclass
@@ -51,10 +54,25 @@ def _is_acronym(phrase: str) -> bool:
 
 @dataclass(frozen=True)
 class _Entry:
-    kind: str  # tag | signal | exclude | part (one side of a co-occurrence rule)
+    kind: str  # tag | signal | exclude | part (one side of a co-occurrence rule) | context | veto
     name: str  # slug, signal group, or "slug#side" for a part
     weak: bool
     length: int
+    plural: bool = False  #: a trailing "s"/"es" still matches (topic words: "tender" finds "tenders")
+
+
+def _key(phrase: str, case_sensitive: bool) -> str:
+    """The matching form shared by aliases and text: folded, hyphens as spaces, lower-cased unless
+    capitals are what identify the phrase."""
+    key = (phrase if phrase.isascii() else fold(phrase)).translate(_HYPHENS)
+    return key if case_sensitive else key.lower()
+
+
+def _pluralisable(phrase: str) -> bool:
+    """Lower-case words of a topic take a plural; names and acronyms do not ("Liberty" is not
+    "Liberties", "LFR" stays "LFR")."""
+    last = phrase.rsplit(" ", 1)[-1]
+    return last.isalpha() and last.islower() and len(last) > 2
 
 
 def _boundary(text: str, start: int, end: int) -> bool:
@@ -79,10 +97,12 @@ class Taxonomy:
         self._cs = ahocorasick.Automaton()
 
         def add(phrase: str, entry: _Entry, case_sensitive: bool) -> None:
-            key = fold(phrase) if case_sensitive else fold(phrase).lower()
+            key = _key(phrase, case_sensitive)
             automaton = self._cs if case_sensitive else self._ci
             existing = automaton.get(key, ())
-            automaton.add_word(key, (*existing, _Entry(entry.kind, entry.name, entry.weak, len(key))))
+            new = _Entry(entry.kind, entry.name, entry.weak, len(key), entry.plural)
+            if new not in existing:
+                automaton.add_word(key, (*existing, new))
 
         #: slug -> number of sides of its co-occurrence rule (all sides in one sentence make a hit)
         self._cooccur: dict[str, int] = {}
@@ -91,22 +111,32 @@ class Taxonomy:
             evidence = entry.get("evidence") or ("topic" if parent in TOPIC_PARENTS else "mention")
             if evidence not in ("mention", "topic"):
                 raise ValueError(f"tag {entry['slug']}: evidence must be mention or topic, not {evidence!r}")
+            scope = entry.get("context_scope") or "article"
+            if scope not in ("article", "sentence"):
+                raise ValueError(f"tag {entry['slug']}: context_scope must be article or sentence, not {scope!r}")
             tag = Tag(slug=entry["slug"], label=entry.get("label", entry["slug"]), parent=parent,
                       relevance=entry.get("relevance", "none"),
                       context=tuple(fold(c).lower() for c in entry.get("context") or []),
-                      veto=tuple(fold(v).lower() for v in entry.get("veto") or []), evidence=evidence)
+                      veto=tuple(fold(v).lower() for v in entry.get("veto") or []), evidence=evidence,
+                      context_scope=scope)
             self.tags[tag.slug] = tag
+            topic = evidence == "topic"
             sides = entry.get("cooccur") or []
             if sides:
                 self._cooccur[tag.slug] = len(sides)
             for side, words in enumerate(sides):
                 for word in words:
-                    add(word, _Entry("part", f"{tag.slug}#{side}", False, 0), _is_acronym(word))
+                    add(word, _Entry("part", f"{tag.slug}#{side}", False, 0, topic and _pluralisable(word)),
+                        _is_acronym(word))
             for alias in entry.get("aliases") or []:
-                add(alias, _Entry("tag", tag.slug, False, 0), _is_acronym(alias))
+                add(alias, _Entry("tag", tag.slug, False, 0, topic and _pluralisable(alias)), _is_acronym(alias))
             for alias in entry.get("weak") or []:
                 case_sensitive = bool(entry.get("case_sensitive_weak")) or _is_acronym(alias)
-                add(alias, _Entry("tag", tag.slug, True, 0), case_sensitive)
+                add(alias, _Entry("tag", tag.slug, True, 0, topic and _pluralisable(alias)), case_sensitive)
+            for word in tag.context:  # context and veto words: case-insensitive, whole words
+                add(word, _Entry("context", tag.slug, False, 0), False)
+            for word in tag.veto:
+                add(word, _Entry("veto", tag.slug, False, 0), False)
             for phrase in entry.get("exclude") or []:
                 add(phrase, _Entry("exclude", "", False, 0), False)
         self.signal_groups = list((data.get("signals") or {}).keys())
@@ -119,19 +149,28 @@ class Taxonomy:
 
     def _hits(self, sent: str) -> list[tuple[int, int, _Entry]]:
         """(start, end, entry) for every boundary-respecting hit, hits touching an excluded span removed
-        ("Cambridgeshire police and crime panel" names the panel, not the force)."""
+        ("Cambridgeshire police and crime panel" names the panel, not the force). Context and veto
+        words are reported too, and no exclusion hides them ("Met Gala" is excluded and a veto)."""
         raw: list[tuple[int, int, _Entry]] = []
-        for automaton, text in ((self._ci, sent.lower()), (self._cs, sent)):
+        cs = _key(sent, True)
+        for automaton, text in ((self._ci, cs.lower()), (self._cs, cs)):
             if not len(automaton):
                 continue
             for end, entries in automaton.iter(text):
                 for e in entries:
-                    start = end - e.length + 1
-                    if _boundary(sent, start, end + 1):
-                        raw.append((start, end + 1, e))
+                    start, stop = end - e.length + 1, end + 1
+                    if not _boundary(sent, start, stop):
+                        if not e.plural:
+                            continue
+                        stop += 1 if sent[stop:stop + 1] == "s" else 2 if sent[stop:stop + 2] == "es" else 0
+                        if stop == end + 1 or not _boundary(sent, start, stop):
+                            continue
+                    raw.append((start, stop, e))
         excluded = [(a, b) for a, b, e in raw if e.kind == "exclude"]
-        return [(a, b, e) for a, b, e in raw
-                if e.kind != "exclude" and not any(a < y and x < b for x, y in excluded)]
+        if not excluded:
+            return raw
+        return [(a, b, e) for a, b, e in raw if e.kind != "exclude" and (
+            e.kind in ("context", "veto") or not any(a < y and x < b for x, y in excluded))]
 
     @staticmethod
     def _leftmost_longest(hits: list[tuple[int, int, _Entry]]) -> list[tuple[int, int, _Entry]]:
@@ -147,24 +186,24 @@ class Taxonomy:
 
     def analyse(self, title: str, text: str) -> tuple[dict[str, Match], dict[str, int]]:
         """Tags (each with the sentences that prove it) and relevance-signal counts, in one pass."""
-        folded_sents = [fold(s) for s in sentences(f"{title}.\n{text}" if title else text)]
-        whole = " ".join(folded_sents).lower()
+        folded_sents = [s if s.isascii() else fold(s) for s in sentences(f"{title}.\n{text}" if title else text)]
         found: dict[str, Match] = {}
         signals = dict.fromkeys(self.signal_groups, 0)
-        weak_ok: dict[str, bool] = {}
-        for n, sent in enumerate(folded_sents):
-            hits = self._hits(sent)
+        per_sentence = [self._hits(sent) for sent in folded_sents]
+        #: slugs with a context word in the article, and slugs vetoed anywhere in it
+        context = {e.name for hits in per_sentence for _, _, e in hits if e.kind == "context"}
+        vetoed = {e.name for hits in per_sentence for _, _, e in hits if e.kind == "veto"}
+        for n, (sent, hits) in enumerate(zip(folded_sents, per_sentence, strict=True)):
             for _, _, e in self._leftmost_longest([h for h in hits if h[2].kind == "signal"]):
                 signals[e.name] += 1
             chosen = self._leftmost_longest([h for h in hits if h[2].kind == "tag"])
             if self._cooccur:  # beside, not through, leftmost-longest: the span would hide hits inside it
                 chosen += self._cooccurring(hits)
-            for _, _, e in chosen:
-                if e.weak and e.name not in found:
-                    if e.name not in weak_ok:
-                        weak_ok[e.name] = self._weak_ok(self.tags[e.name], whole)
-                    if not weak_ok[e.name]:
-                        continue
+            for a, b, e in chosen:
+                # a context word beside the alias, not the alias itself ("supplier" is both)
+                here = {c.name for x, y, c in hits if c.kind == "context" and (y <= a or x >= b)}
+                if e.weak and not self._weak_ok(self.tags[e.name], e.name in vetoed, context, here):
+                    continue
                 hit = found.setdefault(e.name, Match(slug=e.name, evidence=sent, first=n))
                 hit.first = min(hit.first, n)
                 hit.count += 1
@@ -206,12 +245,16 @@ class Taxonomy:
         return self.analyse(title, text)[1]
 
     @staticmethod
-    def _weak_ok(tag: Tag, whole: str) -> bool:
+    def _weak_ok(tag: Tag, vetoed: bool, article: set[str], sentence: set[str]) -> bool:
         """No veto word in the article, and a context word when the tag lists any (a tag with veto
-        words alone, such as `peterborough`, needs no context)."""
-        if any(re.search(rf"(?<!\w){re.escape(v)}(?!\w)", whole) for v in tag.veto):
+        words alone, such as `peterborough`, needs no context), in the same sentence when the tag's
+        context_scope says so ("contract" is procurement beside a word of buying and selling, not
+        because "supplier" turns up three paragraphs from a footballer's contract)."""
+        if vetoed:
             return False
-        return not tag.context or any(re.search(rf"(?<!\w){re.escape(c)}(?!\w)", whole) for c in tag.context)
+        if not tag.context:
+            return True
+        return tag.slug in (sentence if tag.context_scope == "sentence" else article)
 
 
 @lru_cache(maxsize=4)
