@@ -10,9 +10,15 @@ from datetime import datetime, timezone
 from typing import Any
 
 import scrapy
-from scrapy.spidermiddlewares.httperror import HttpError
 from scrapy.exceptions import DownloadConnectionRefusedError, DownloadTimeoutError, ResponseDataLossError
-from twisted.internet.error import ConnectionLost, ConnectionRefusedError, DNSLookupError, TCPTimedOutError, TimeoutError
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.internet.error import (
+    ConnectionLost,
+    ConnectionRefusedError,
+    DNSLookupError,
+    TCPTimedOutError,
+    TimeoutError,
+)
 from twisted.python.failure import Failure
 
 from crawlers.dates import plausible
