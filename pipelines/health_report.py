@@ -98,7 +98,7 @@ def build(settings: Settings, now: datetime | None = None) -> Report:
         health = store.health(conn, now)
         log = store.fetches_between(conn, now - timedelta(days=NORMAL_DAYS + 1), now)
     by_source: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for entry in log:
+    for entry in sorted(log, key=lambda f: f["finished_at"]):
         by_source[entry["source"]].append(entry)
     active = [s for s in registry if s["status"] == "active"]
     report = Report(at=now, active=len(active), paused=sum(s["status"] == "paused" for s in registry))

@@ -125,3 +125,73 @@ def test_airflow_dags_list_shows_every_dag(tmp_path: Path) -> None:
     errors = subprocess.run([airflow, "dags", "list-import-errors"], env=env, capture_output=True, text=True,
                             timeout=300).stdout
     assert "scrutineer_" not in errors
+
+
+HEALTH_RUN = """
+import json, sys
+from airflow.models.dagbag import DagBag
+run = DagBag(dag_folder=sys.argv[1]).get_dag("scrutineer_health").test()
+print("RESULT " + json.dumps({"state": str(run.state)}))
+"""
+
+
+def _health_registry(url: str) -> None:
+    """Five active sources, one of each kind of health, and a paused one that must not be reported."""
+    from datetime import datetime, timedelta, timezone
+
+    from sqlalchemy import update
+
+    from storage import sources as store
+    from storage.db import get_engine, write
+    from storage.schema import sources
+
+    now = datetime.now(timezone.utc)
+
+    def fetch(name: str, hours_ago: float, new: int, status: str = "ok", message: str | None = None) -> None:
+        when = now - timedelta(hours=hours_ago)
+        store.log_fetch(conn, {"source": name, "started_at": when, "finished_at": when, "status": status,
+                               "items_new": new, "message": message})
+
+    with write(get_engine(url)) as conn:
+        for name in ("steady-wire", "dropped-wire", "broken-gazette", "quiet-blog", "forgotten", "paused-one"):
+            store.save_source(conn, {"name": name, "kind": "rss", "url": f"https://{name}.example.org/feed",
+                                     "schedule": "@hourly", "tags": [], "options": {}})
+        conn.execute(update(sources).values(created_at=now - timedelta(days=20)))
+        conn.execute(update(sources).where(sources.c.name == "paused-one").values(status="paused"))
+        for h in range(3, 15 * 24, 6):  # 10 new items every 6 hours: a normal day is 40
+            fetch("steady-wire", h, 10)
+            fetch("dropped-wire", h, 10 if h > 24 else 0)  # nothing new in the last 24 hours
+            fetch("quiet-blog", h, 1 if h > 5 * 24 else 0)  # nothing new for 5 days
+            fetch("paused-one", h, 0, "error", "HTTP 500")
+        fetch("broken-gazette", 30, 4)
+        fetch("broken-gazette", 2, 0, "error", "HTTP 503 Service Unavailable")
+
+
+def test_health_dag_emails_the_daily_report(tmp_path: Path) -> None:
+    from pipelines.smtp_sink import SmtpSink
+
+    env = _airflow_env(tmp_path / "airflow")
+    env.update(SCRUTINEER_DB=f"sqlite:///{tmp_path / 'scrutineer.sqlite'}",
+               SCRUTINEER_ANALYST_EMAILS="desk@example.org")
+    _health_registry(env["SCRUTINEER_DB"])
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
+    with SmtpSink() as sink:
+        env["SCRUTINEER_SMTP_URL"] = sink.url
+        proc = subprocess.run([sys.executable, "-c", HEALTH_RUN, str(ROOT / "dags")], env=env, capture_output=True,
+                              text=True, timeout=300)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines and json.loads(lines[-1][len("RESULT "):])["state"] == "success", proc.stderr[-3000:]
+    assert sink.by_recipient == {"desk@example.org": 1}
+    [msg] = sink.parsed()
+    assert "1 failing, 2 silent, 1 below normal volume" in str(msg["Subject"])
+    body = msg.get_content().replace("\r\n", "\n")
+    sections = {title: block for title, _, block in (part.partition("\n") for part in body.split("\n\n"))}
+    failing = next(v for k, v in sections.items() if k.startswith("FAILING"))
+    silent = next(v for k, v in sections.items() if k.startswith("SILENT"))
+    low = next(v for k, v in sections.items() if k.startswith("VOLUME BELOW NORMAL"))
+    assert failing.startswith("- broken-gazette: failing since") and "HTTP 503" in failing
+    assert "- quiet-blog: nothing new for 3+ days" in silent and "- forgotten: not fetched since never" in silent
+    assert low.startswith("- dropped-wire: 0 new in the last 24 h against a normal 40.")
+    assert "steady-wire" not in body and "paused-one" not in body
+    assert "5 active sources" in body and "1 fine. 1 paused." in body
