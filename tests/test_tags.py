@@ -1,9 +1,10 @@
 """Tagging quality gates and evidence (issue 5).
 
-Floors are pinned on three labelled sources that follow tests/data/TAGGING_GUIDE.md: the
-independent labelled set (`tags_labelled.yaml`, dev and held-out splits scored separately), and
-the unseen site's pages (`unseen_site/`, run through the same extraction the crawlers use, no
-crawl). The demo newsroom's floor lives in tests/test_quality.py. A failing gate prints per-slug
+Floors are pinned on four labelled sources that follow tests/data/TAGGING_GUIDE.md: the
+independent labelled set (`tags_labelled.yaml`, dev and held-out splits scored separately; its
+held-out split was measured once after dev-only tuning and is now spent), a fresh held-out set
+written and committed before the tagger ever ran on it (`tags_holdout_2.yaml`), and the unseen
+site's pages (`unseen_site/`, run through the same extraction the crawlers use, no crawl). The demo newsroom's floor lives in tests/test_quality.py. A failing gate prints per-slug
 precision and recall so the log names the tag that slipped.
 """
 from __future__ import annotations
@@ -20,10 +21,15 @@ from pipelines.taxonomy import Taxonomy, load
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).parent / "data"
 LABELLED = yaml.safe_load((DATA / "tags_labelled.yaml").read_text(encoding="utf-8"))["articles"]
+HOLDOUT_2 = yaml.safe_load((DATA / "tags_holdout_2.yaml").read_text(encoding="utf-8"))["articles"]
 UNSEEN = DATA / "unseen_site"
 
-#: Measured at commit: dev 0.975, holdout 0.917 (never tuned on), unseen site 0.90.
-FLOORS = {"dev": 0.95, "holdout": 0.91}
+#: Measured: dev 0.9917 (tuned on); holdout 0.9399 after dev-only tuning (errors never read, but the
+#: split has now been scored twice, so it is spent); unseen site 0.90.
+FLOORS = {"dev": 0.98, "holdout": 0.93}
+#: Measured once, before any change was made with it in view: 0.9236 (P 0.946, R 0.903). Below the
+#: issue's 0.93 target; pinned at the honest level so it cannot slide further.
+HOLDOUT_2_FLOOR = 0.92
 UNSEEN_FLOOR = 0.88  # within 0.05 of the 0.93 target on a site the tagger was never tuned on
 
 
@@ -53,6 +59,23 @@ def test_tag_micro_f1_floor_on_labelled_set(tax: Taxonomy, split: str) -> None:
     print(f"tags on tags_labelled.yaml ({split}):", {k: got[k] for k in ("micro_f1", "precision", "recall")})
     assert got["micro_f1"] >= FLOORS[split], (
         f"{split} tag micro-F1 {got['micro_f1']} fell below {FLOORS[split]}\n{per_slug_report(got)}")
+
+
+def test_fresh_holdout_is_what_it_claims(tax: Taxonomy) -> None:
+    assert len(HOLDOUT_2) >= 60
+    ids = [a["id"] for a in HOLDOUT_2]
+    assert len(set(ids)) == len(ids)
+    assert not {i for i in ids if any(i == a["id"] for a in LABELLED)}
+    unknown = {(a["id"], t) for a in HOLDOUT_2 for t in a["tags"] if t not in tax.tags}
+    assert not unknown, f"gold tags that are not taxonomy slugs: {sorted(unknown)}"
+
+
+@pytest.mark.timeout(60)
+def test_tag_micro_f1_floor_on_fresh_holdout(tax: Taxonomy) -> None:
+    got = labelled_tag_scores(tax, HOLDOUT_2)
+    print("tags on tags_holdout_2.yaml:", {k: got[k] for k in ("micro_f1", "precision", "recall")})
+    assert got["micro_f1"] >= HOLDOUT_2_FLOOR, (
+        f"fresh held-out tag micro-F1 {got['micro_f1']} fell below {HOLDOUT_2_FLOOR}\n{per_slug_report(got)}")
 
 
 def _unseen_pages() -> list[tuple[dict[str, Any], dict[str, Any]]]:
@@ -132,3 +155,30 @@ def test_unicode_variants_fold(tax: Taxonomy) -> None:
     text = "The Metropolitan Police’s Pala\u200bntir pilot continues for the force."
     tags = tax.tag("Ｍｅｔ Ｐｏｌｉｃｅ news", text)
     assert {"met-police", "palantir"} <= set(tags)
+
+
+def test_hyphens_plurals_and_possessives_match() -> None:
+    tax = Taxonomy({"tags": [{"slug": "facial-recognition", "parent": "technologies", "aliases": ["facial recognition"]},
+                             {"slug": "procurement", "parent": "topics", "aliases": ["tender", "face-scanning"]},
+                             {"slug": "palantir", "aliases": ["Palantir"]}]})
+    tags = tax.tag("Facial-recognition tenders", "Palantir's bid. Face scanning ahead.")
+    assert {"facial-recognition", "procurement", "palantir"} <= set(tags)
+    assert "procurement" in tax.tag("News", "Face scanning starts.")
+    assert "palantir" not in tax.tag("News", "The Palantirs of fiction.")  # entities take no plural
+    assert "procurement" not in tax.tag("News", "Tenderness matters.")
+
+
+def test_sentence_scoped_context_needs_another_word_in_that_sentence() -> None:
+    tax = Taxonomy({"tags": [{"slug": "procurement", "parent": "topics", "weak": ["contract", "supplier"],
+                              "context_scope": "sentence", "context": ["supplier", "awarded"]}]})
+    assert "procurement" in tax.tag("News", "The contract was awarded in May.")
+    assert "procurement" not in tax.tag("News", "He signed a contract. The supplier was late.")
+    assert "procurement" not in tax.tag("News", "The supplier was late.")  # an alias is not its own context
+    assert "procurement" in tax.tag("News", "The supplier was awarded it.")
+
+
+def test_veto_words_cancel_weak_aliases_even_inside_excluded_phrases() -> None:
+    tax = Taxonomy({"tags": [{"slug": "met-police", "weak": ["Met"], "case_sensitive_weak": True,
+                              "context": ["police"], "veto": ["Met Gala"], "exclude": ["Met Gala"]}]})
+    assert "met-police" in tax.tag("News", "The Met said police would attend.")
+    assert "met-police" not in tax.tag("News", "The Met Gala was busy; the Met said police would attend.")
