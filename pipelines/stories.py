@@ -97,6 +97,11 @@ def story_id(first_article_id: str) -> str:
     return "s" + hashlib.sha256(first_article_id.encode()).hexdigest()[:15]
 
 
+def representative(member: dict[str, Any]) -> tuple[Any, ...]:
+    """Sort key choosing the copy that speaks for a cluster: published first, then lowest id."""
+    return (member["published_at"], member["id"])
+
+
 def assign(rows: list[dict[str, Any]], pending_ids: set[str]) -> dict[str, str]:
     """story_id for every row; settled rows keep theirs.
 
@@ -107,12 +112,18 @@ def assign(rows: list[dict[str, Any]], pending_ids: set[str]) -> dict[str, str]:
     centroids: dict[str, tuple[Vector, Any]] = {}
     postings: dict[str, set[str]] = {}
     out: dict[str, str] = {}
-    # Originals in publication order (not crawl order, which varies run to run), then copies,
-    # which take their original's story.
-    ordered = sorted((r for r in rows if not r["duplicate_of"]), key=lambda r: (r["published_at"], r["id"]))
+    # Each report is placed once, for its whole cluster of copies, by the copy published first
+    # (ties: lowest id). Which copy is the "original" depends on crawl order (first seen), so
+    # nothing here may depend on it: the story is then the same on every run.
+    clusters: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        clusters.setdefault(r["duplicate_of"] or r["id"], []).append(r)
+    first = {rid: min(members, key=representative) for rid, members in clusters.items()}
+    ordered = sorted((r for r in rows if not r["duplicate_of"]),
+                     key=lambda r: (first[r["id"]]["published_at"], first[r["id"]]["id"]))
     for row in ordered:
         rid = row["id"]
-        vec = vectors[rid]
+        vec = vectors[first[rid]["id"]]
         top = sorted(vec, key=vec.__getitem__, reverse=True)[:INDEX_TERMS]
         sid = row["story_id"] if rid not in pending_ids else None
         if sid is None:
