@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -41,6 +40,23 @@ def worker_hostname() -> str:
     one machine; the test names each worker so it can tell which one ran a task instance.
     """
     return os.environ.get(WORKER_NAME) or socket.getfqdn()
+
+
+def celery_provider_problem() -> str | None:
+    """Why `airflow celery worker` cannot start with the installed packages, or None.
+
+    apache-airflow-providers-celery 3.26.0 imports `celery.backends.database.retry`, which Celery
+    5.7.0 removed; every worker then dies at start-up with an ImportError.
+    """
+    import importlib.metadata as md
+
+    try:
+        from celery.backends.database import retry  # noqa: F401 - only its presence matters
+    except ImportError:
+        return (f"celery {md.version('celery')} lacks celery.backends.database.retry, which "
+                f"apache-airflow-providers-celery {md.version('apache-airflow-providers-celery')} imports: "
+                "pin celery==5.6.3 (docs/production.md, Versions)")
+    return None
 
 
 def free_port() -> int:
@@ -230,54 +246,29 @@ class Cluster:
             wait_for(lambda n=name: f"{n}@" in self.log(n) and " ready." in self.log(n), timeout,
                      f"celery worker {name}", alive=self.check_alive)
 
-    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
-        """Signal one component's whole process group (not the task processes it spawned)."""
+    def kill(self, name: str) -> list[int]:
+        """SIGKILL one component and every process under it at once (a machine or process dying).
+
+        For a worker that is the Celery processes, the task supervisors, the task processes (in
+        process groups of their own) and their `scrapy crawl` children (in sessions of their own).
+        """
         proc = self.procs.pop(name)
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        killed = kill_tree(proc.pid)
+        proc.wait(timeout=20)  # reap it
+        return killed
 
     def stop(self) -> None:
-        """Stop everything: TERM each group, then KILL stragglers and anything carrying our marker."""
-        for proc in self.procs.values():
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + 15
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-        for proc in self.procs.values():
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
-        self.procs.clear()
-        sweep(self.token)
+        """Kill everything this cluster started, including orphans, then sweep by marker.
+
+        SIGKILL, not a graceful stop: a test cluster keeps no state worth a clean shutdown, and a
+        worker's warm shutdown would wait for running tasks.
+        """
+        for name in list(self.procs):
+            self.kill(name)
+        sweep(self.token, self.home)
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
-
-    def kill_worker(self, name: str) -> list[int]:
-        """A worker machine dies: SIGKILL its Celery processes, task supervisors, tasks and crawls at once."""
-        proc = self.procs.pop(name, None)
-        killed = sweep(self.token, worker=name)
-        if proc is not None:
-            proc.wait(timeout=20)  # reap it
-        return killed
 
     # -- driving and observing
     def airflow(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -391,21 +382,46 @@ def duplicate_groups(rows: list[dict[str, Any]]) -> set[frozenset[str]]:
     return {frozenset(g) for g in groups.values()}
 
 
-def sweep(token: str, worker: str | None = None) -> list[int]:
-    """Kill every process whose environment carries this cluster's marker (and worker name); the pids killed."""
+def kill_tree(pid: int) -> list[int]:
+    """SIGKILL a process and all its descendants, found by parentage before any dies."""
     import psutil
 
-    killed = []
-    me = os.getpid()
+    try:
+        root = psutil.Process(pid)
+        procs = [*root.children(recursive=True), root]
+    except psutil.NoSuchProcess:
+        return []
+    for p in procs:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(procs, timeout=10)
+    return [p.pid for p in procs]
+
+
+def sweep(token: str, home: Path) -> list[int]:
+    """Kill what is left of a cluster: processes orphaned from the tree (a killed task's crawl).
+
+    Two marks, because Airflow and Celery rewrite their process titles, which clobbers
+    /proc/PID/environ: the marker in the environment (crawls, which do not retitle) and a working
+    directory inside the cluster's home (Airflow's processes, which start there).
+    """
+    import psutil
+
+    me, found = os.getpid(), []
     for proc in psutil.process_iter(["pid"]):
         if proc.pid == me:
             continue
         try:
-            env = proc.environ()
-            if env.get(MARKER) == token and (worker is None or env.get(WORKER_NAME) == worker):
-                proc.kill()
-                killed.append(proc.pid)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
+            if proc.environ().get(MARKER) == token or Path(proc.cwd()).is_relative_to(home):
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError, ValueError):
             continue
-    psutil.wait_procs([p for p in psutil.process_iter() if p.pid in killed], timeout=10)
-    return killed
+    for proc in found:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(found, timeout=10)
+    return [p.pid for p in found]

@@ -17,6 +17,7 @@ import pytest
 from airflow_cluster import (
     LOOPBACK,
     Cluster,
+    celery_provider_problem,
     cli,
     create_database,
     differences,
@@ -37,6 +38,7 @@ WORKERS = ("worker-a", "worker-b")
 pytestmark = [
     pytest.mark.skipif(not PG_URL, reason="SCRUTINEER_TEST_PG_URL is not set (CI sets it; .ci/run)"),
     pytest.mark.skipif(not REDIS_URL, reason="SCRUTINEER_TEST_REDIS_URL is not set (CI sets it; .ci/run)"),
+    pytest.mark.skipif(celery_provider_problem() is not None, reason=str(celery_provider_problem())),
 ]
 
 
