@@ -9,7 +9,10 @@ separate set written independently (tests/data/sentiment_labelled.yaml), never t
 """
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -103,11 +106,49 @@ class ToneModel:
         return self._softmax(x @ self.w + self.b)
 
 
+def _cache_file(items_bytes: bytes) -> Path:
+    """Where the trained weights for exactly this code and training data are kept."""
+    key = hashlib.sha256(Path(__file__).read_bytes() + items_bytes).hexdigest()[:16]
+    root = Path(os.environ.get("SCRUTINEER_CACHE_DIR") or Path(__file__).resolve().parent.parent / "data" / "cache")
+    return root / f"tone-{key}.npz"
+
+
+def _load(path: Path) -> ToneModel | None:
+    try:
+        with np.load(path, allow_pickle=False) as saved:  # arrays only: nothing is unpickled
+            m = ToneModel.__new__(ToneModel)
+            m.vocab = {str(f): i for i, f in enumerate(saved["vocab"])}
+            m.w, m.b = saved["w"], saved["b"]
+            return m
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def _save(path: Path, m: ToneModel) -> None:
+    """Atomic write (temp file, then rename): concurrent processes never read half a file."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, vocab=np.array(sorted(m.vocab, key=m.vocab.__getitem__)), w=m.w, b=m.b)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only install trains in every process, which is correct, only slower
+
+
 @lru_cache(maxsize=1)
 def model() -> ToneModel:
-    items = [i for path in sorted(TRAIN_DIR.glob("sentiment_train*.yaml"))
-             for i in yaml.safe_load(path.read_text(encoding="utf-8"))["items"]]
-    return ToneModel([i["text"] for i in items], [i["label"] for i in items])
+    """Trained once per code and data version, then loaded from the cache (a second, not ~2 s of
+    training in every crawl, task and test process)."""
+    raw = [path.read_bytes() for path in sorted(TRAIN_DIR.glob("sentiment_train*.yaml"))]
+    cache = _cache_file(b"".join(raw))
+    cached = _load(cache) if cache.exists() else None
+    if cached is not None:
+        return cached
+    items = [i for blob in raw for i in yaml.safe_load(blob.decode("utf-8"))["items"]]
+    trained = ToneModel([i["text"] for i in items], [i["label"] for i in items])
+    _save(cache, trained)
+    return trained
 
 
 def classify(texts: list[str]) -> list[tuple[str, float]]:
