@@ -4,7 +4,8 @@ Floors are pinned on four labelled sources that follow tests/data/TAGGING_GUIDE.
 independent labelled set (`tags_labelled.yaml`, dev and held-out splits scored separately; its
 held-out split was measured once after dev-only tuning and is now spent), a fresh held-out set
 written and committed before the tagger ever ran on it (`tags_holdout_2.yaml`), and the unseen
-site's pages (`unseen_site/`, run through the same extraction the crawlers use, no crawl). The demo newsroom's floor lives in tests/test_quality.py. A failing gate prints per-slug
+site's pages (`unseen_site/`, run through the same extraction the crawlers use, no crawl). The demo
+newsroom's floor lives in tests/test_quality.py. A failing gate prints per-slug
 precision and recall so the log names the tag that slipped.
 """
 from __future__ import annotations
@@ -158,7 +159,8 @@ def test_unicode_variants_fold(tax: Taxonomy) -> None:
 
 
 def test_hyphens_plurals_and_possessives_match() -> None:
-    tax = Taxonomy({"tags": [{"slug": "facial-recognition", "parent": "technologies", "aliases": ["facial recognition"]},
+    tax = Taxonomy({"tags": [{"slug": "facial-recognition", "parent": "technologies",
+                              "aliases": ["facial recognition"]},
                              {"slug": "procurement", "parent": "topics", "aliases": ["tender", "face-scanning"]},
                              {"slug": "palantir", "aliases": ["Palantir"]}]})
     tags = tax.tag("Facial-recognition tenders", "Palantir's bid. Face scanning ahead.")
