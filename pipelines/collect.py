@@ -26,7 +26,7 @@ from pipelines.errors import UserError
 from pipelines.polling import after_pass, deferred_until
 from pipelines.settings import PROJECT_DIR, Settings
 from storage import sources as store
-from storage.db import get_engine, read, write
+from storage.db import FULL_MESSAGE, StorageFull, get_engine, is_storage_full, read, write
 
 SUPPORTED = {"rss": "rss", "sitemap": "sitemap", "site": "site", "ocds": "ocds"}
 #: At most this many sources share one crawl process.
@@ -97,11 +97,18 @@ def run_batch_crawl(settings: Settings, names: list[str]) -> tuple[int | None, s
                 capture_stdout=False)
 
 
-def _result(engine: Any, source: dict[str, Any], started: datetime, code: int | None,
+def _log_marker(engine: Any) -> int:
+    """The newest fetch-log id before a crawl: its own line is any later one (ids, not clocks,
+    which may differ between this process and the crawl's)."""
+    with read(engine) as conn:
+        return store.last_fetch_id(conn)
+
+
+def _result(engine: Any, source: dict[str, Any], marker: int, code: int | None,
             message: str) -> CrawlResult | None:
     """The source's own fetch-log line from this pass, or None when the crawl never wrote one."""
     with read(engine) as conn:
-        logged = [e for e in store.fetch_history(conn, source["name"], limit=5) if e["started_at"] >= started]
+        logged = [e for e in store.fetch_history(conn, source["name"], limit=5) if e["id"] > marker]
     if not logged:
         return None
     e = logged[0]
@@ -112,6 +119,8 @@ def _result(engine: Any, source: dict[str, Any], started: datetime, code: int | 
 def _record_death(engine: Any, source: dict[str, Any], started: datetime, code: int | None,
                   message: str) -> CrawlResult:
     """The crawl died before writing its own report: write one for it, so health shows it."""
+    if is_storage_full(message):  # nothing could be stored: the database's problem, not the source's
+        raise StorageFull(f"{FULL_MESSAGE} while storing source {source['name']!r}; free space and rerun")
     if code is not None and code < 0:
         message = f"crawl process killed by signal {-code}"
     elif code not in (None, 0) or not message:
@@ -155,8 +164,9 @@ def collect_one(settings: Settings, source: dict[str, Any]) -> CrawlResult:
         return early
     if source["kind"] not in SUPPORTED:
         return _unsupported(engine, source, started)
+    marker = _log_marker(engine)
     code, message = run_crawl(settings, source)
-    return _result(engine, source, started, code, message) or _record_death(engine, source, started, code, message)
+    return _result(engine, source, marker, code, message) or _record_death(engine, source, started, code, message)
 
 
 def host_batches(chosen: list[dict[str, Any]], limit: int = MAX_BATCH) -> list[list[dict[str, Any]]]:
@@ -187,10 +197,11 @@ def collect_batch(settings: Settings, batch: list[dict[str, Any]]) -> list[Crawl
         else:
             todo.append(src)
     if todo:
+        marker = _log_marker(engine)
         code, message = run_batch_crawl(settings, [s["name"] for s in todo])
         missing = []
         for src in todo:
-            got = _result(engine, src, started, code, message)
+            got = _result(engine, src, marker, code, message)
             if got is not None:
                 results[src["name"]] = got
             else:

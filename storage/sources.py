@@ -65,20 +65,25 @@ def health(conn: Connection, now: datetime | None = None) -> dict[str, dict[str,
                       .where(fetch_log.c.status != "error").group_by(fetch_log.c.source))
     for name, when in ok:
         out.setdefault(name, {})["last_success"] = when
-    last_err = (select(fetch_log.c.source, func.max(fetch_log.c.id).label("id"))
-                .where(fetch_log.c.status != "ok").group_by(fetch_log.c.source).subquery())
-    rows = conn.execute(select(fetch_log).join(last_err, fetch_log.c.id == last_err.c.id))
-    for r in rows:
-        h = out.setdefault(r.source, {})
-        key = "last_error" if r.status == "error" else "last_warning"
-        h[key] = r.finished_at
-        h[key + "_message"] = r.message
+    # The newest error and the newest warning separately: a later "deferred" warning must not hide
+    # the error that caused it.
+    for status, key in (("error", "last_error"), ("warning", "last_warning")):
+        latest = (select(fetch_log.c.source, func.max(fetch_log.c.id).label("id"))
+                  .where(fetch_log.c.status == status).group_by(fetch_log.c.source).subquery())
+        for r in conn.execute(select(fetch_log).join(latest, fetch_log.c.id == latest.c.id)):
+            h = out.setdefault(r.source, {})
+            h[key] = r.finished_at
+            h[key + "_message"] = r.message
     recent = conn.execute(select(articles.c.source, func.count())
                           .where(articles.c.first_seen_at >= now - timedelta(days=7))
                           .group_by(articles.c.source))
     for name, n in recent:
         out.setdefault(name, {})["items_7d"] = n
     return out
+
+
+def last_fetch_id(conn: Connection) -> int:
+    return int(conn.execute(select(func.max(fetch_log.c.id))).scalar() or 0)
 
 
 def fetch_history(conn: Connection, name: str, limit: int = 20) -> list[dict[str, Any]]:
