@@ -17,15 +17,30 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DAGS = sorted((ROOT / "dags").glob("*.py"))
 HEAVY = ("scrapy", "trafilatura", "textblob", "feedparser", "pipelines", "storage", "crawlers", "lxml",
-         "sqlalchemy")
+         "sqlalchemy", "sqlite3", "psycopg")
 
+# Like the dag-processor: Airflow is imported once, then each file is parsed in a forked child, so
+# every file starts from the same baseline and none can hide behind another's imports.
 PARSE_PROBE = """
-import json, runpy, sys
+import json, os, runpy, sys
 import airflow.sdk
-before = set(sys.modules)
-runpy.run_path(sys.argv[1])
-added = sorted(m for m in set(sys.modules) - before if m.split(".")[0] in {heavy})
-print(json.dumps(added))
+heavy = {heavy}
+results = {}
+for path in sys.argv[1:]:
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        before = set(sys.modules)
+        runpy.run_path(path)
+        added = sorted(m for m in set(sys.modules) - before if m.split(".")[0] in heavy)
+        os.write(write, json.dumps(added).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        results[os.path.basename(path)] = json.loads(pipe.read() or '["(parse failed)"]')
+    os.waitpid(pid, 0)
+print("RESULT " + json.dumps(results))
 """
 
 
@@ -37,12 +52,28 @@ def _airflow_env(home: Path) -> dict[str, str]:
     return env
 
 
+@pytest.fixture(scope="module")
+def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated metadata DB for the tests below that need one (each uses its own DAG ids)."""
+    home = tmp_path_factory.mktemp("airflow-home")
+    subprocess.run([str(Path(sys.executable).with_name("airflow")), "db", "migrate"], env=_airflow_env(home),
+                   check=True, capture_output=True, timeout=300)
+    return home
+
+
+@pytest.fixture(scope="module")
+def parse_imports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
+    """Per DAG file, the heavy modules that parsing it added to an `airflow.sdk` baseline."""
+    env = _airflow_env(tmp_path_factory.mktemp("airflow"))
+    env["SCRUTINEER_DB"] = "sqlite:////nonexistent/parsing-must-not-open-this.sqlite"
+    out = subprocess.run([sys.executable, "-c", PARSE_PROBE.replace("{heavy}", repr(set(HEAVY))),
+                          *map(str, DAGS)], capture_output=True, text=True, env=env, check=True, timeout=120)
+    return json.loads([line for line in out.stdout.splitlines() if line.startswith("RESULT ")][-1][7:])
+
+
 @pytest.mark.parametrize("dag_file", DAGS, ids=lambda p: p.name)
-def test_dag_file_imports_nothing_heavy_at_parse_time(dag_file: Path, tmp_path: Path) -> None:
-    probe = PARSE_PROBE.replace("{heavy}", repr(set(HEAVY)))
-    out = subprocess.run([sys.executable, "-c", probe, str(dag_file)], capture_output=True, text=True,
-                         env=_airflow_env(tmp_path), check=True, timeout=120)
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+def test_dag_file_imports_nothing_heavy_at_parse_time(dag_file: Path, parse_imports: dict[str, list[str]]) -> None:
+    assert parse_imports[dag_file.name] == []
 
 
 def test_dagbag_has_no_import_errors_and_follows_house_rules(tmp_path: Path) -> None:
@@ -95,12 +126,10 @@ print("RESULT " + json.dumps(out))
 """
 
 
-def test_dags_run_end_to_end_with_dag_test(tmp_path: Path) -> None:
-    env = _airflow_env(tmp_path / "airflow")
+def test_dags_run_end_to_end_with_dag_test(tmp_path: Path, airflow_home: Path) -> None:
+    env = _airflow_env(airflow_home)
     env["SCRUTINEER_DB"] = f"sqlite:///{tmp_path / 'scrutineer.sqlite'}"
     env["SCRUTINEER_ALLOW_PRIVATE_NETWORKS"] = "127.0.0.1/32"
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
     proc = subprocess.run([sys.executable, "-c", RUN_ALL, str(ROOT / "dags")], env=env, capture_output=True,
                           text=True, timeout=600)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
@@ -112,10 +141,9 @@ def test_dags_run_end_to_end_with_dag_test(tmp_path: Path) -> None:
     assert result["sent"] == {"rights@example.org": 1}  # the second run (a retry or re-run) sent nothing
 
 
-def test_airflow_dags_list_shows_every_dag(tmp_path: Path) -> None:
-    env = _airflow_env(tmp_path)
+def test_airflow_dags_list_shows_every_dag(airflow_home: Path) -> None:
+    env = _airflow_env(airflow_home)
     airflow = str(Path(sys.executable).with_name("airflow"))
-    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
     subprocess.run([airflow, "dags", "reserialize"], env=env, check=True, capture_output=True, timeout=300)
     listing = subprocess.run([airflow, "dags", "list"], env=env, check=True, capture_output=True, text=True,
                              timeout=300).stdout
@@ -167,15 +195,14 @@ def _health_registry(url: str) -> None:
         fetch("broken-gazette", 2, 0, "error", "HTTP 503 Service Unavailable")
 
 
-def test_health_dag_emails_the_daily_report(tmp_path: Path) -> None:
+@pytest.mark.timeout(150)
+def test_health_dag_emails_the_daily_report(tmp_path: Path, airflow_home: Path) -> None:
     from pipelines.smtp_sink import SmtpSink
 
-    env = _airflow_env(tmp_path / "airflow")
+    env = _airflow_env(airflow_home)
     env.update(SCRUTINEER_DB=f"sqlite:///{tmp_path / 'scrutineer.sqlite'}",
                SCRUTINEER_ANALYST_EMAILS="desk@example.org")
     _health_registry(env["SCRUTINEER_DB"])
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
     with SmtpSink() as sink:
         env["SCRUTINEER_SMTP_URL"] = sink.url
         proc = subprocess.run([sys.executable, "-c", HEALTH_RUN, str(ROOT / "dags")], env=env, capture_output=True,
