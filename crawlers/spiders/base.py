@@ -166,7 +166,8 @@ class SourceSpider(scrapy.Spider):
             title=(fallback.title if fallback and fallback.title and fields["extraction"] == "no-text" else "")
             or fields["title"] or (fallback.title if fallback else ""),
             text=fields["text"], summary=fallback.summary if fallback else "",
-            published_at=published, published_flag=flag, authors=fields["authors"]
+            published_at=published, published_flag=flag, modified_at=fields.get("modified_at"),
+            section=fields.get("section"), authors=fields["authors"]
             or (fallback.authors if fallback else []), language=fields["language"], fetched_at=now,
             extraction=fields["extraction"], guid=fallback.guid if fallback else None,
             raw_html=response.body,
