@@ -60,8 +60,9 @@ def classify(source: dict[str, Any], health: dict[str, Any], fetches: list[dict[
     `fetches` are the source's fetch-log lines of the last NORMAL_DAYS + 1 days, oldest first.
     """
     last_ok, last_err = health.get("last_success"), health.get("last_error")
-    if last_err and (not last_ok or last_err > last_ok):
-        streak = source.get("failures") or 0
+    streak = source.get("failures") or 0  # the poller's count of failed passes in a row
+    # A later "deferred" (Retry-After) warning counts as a non-error fetch, so the streak decides too.
+    if last_err and (streak > 0 or not last_ok or last_err > last_ok):
         in_a_row = f" ({streak} passes in a row)" if streak > 1 else ""
         message = " ".join(str(health.get("last_error_message") or "no message").split())[:300]
         return "failing", f"failing since {_when(last_err)}{in_a_row}: {message}; last success {_when(last_ok)}"
