@@ -6,7 +6,9 @@ take the write lock up front instead of failing with "database is locked" at com
 """
 from __future__ import annotations
 
+import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 BUSY_TIMEOUT_S = 60
@@ -24,6 +27,34 @@ _lock = threading.Lock()
 
 class StorageError(RuntimeError):
     """A database problem worth one clear line to the user (bad URL, disk full, unreachable)."""
+
+
+class StorageFull(StorageError):
+    """The database cannot grow (disk or quota full). Transactions are all-or-nothing, so the
+    work already committed is whole; the pass stops here and a rerun after freeing space finishes it."""
+
+
+FULL_MESSAGE = "database or disk is full"
+#: SQLITE_FULL's text, PostgreSQL's DiskFull (SQLSTATE 53100) texts.
+_FULL_MARKERS = (FULL_MESSAGE, "No space left on device", "could not extend file")
+#: BEGIN IMMEDIATE already waits BUSY_TIMEOUT_S in SQLite's busy handler; SQLITE_BUSY can still
+#: come back without that wait (WAL recovery by another connection), so a few more tries.
+BEGIN_ATTEMPTS = 4
+
+
+def is_storage_full(exc: BaseException | str) -> bool:
+    """True for an out-of-space error (the exception, or a crawl subprocess's stderr text)."""
+    if isinstance(exc, str):
+        return any(m in exc for m in _FULL_MARKERS) or StorageFull.__name__ in exc
+    orig = getattr(exc, "orig", exc)
+    if getattr(orig, "sqlite_errorcode", None) == 13 or getattr(orig, "sqlstate", None) == "53100":  # SQLITE_FULL
+        return True
+    return any(m in str(orig) for m in _FULL_MARKERS)
+
+
+def _is_busy(exc: BaseException) -> bool:
+    orig = getattr(exc, "orig", exc)
+    return getattr(orig, "sqlite_errorcode", None) == 5 or "database is locked" in str(orig)  # SQLITE_BUSY
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -42,14 +73,31 @@ def _sqlite_engine(url: str) -> Engine:
         # NORMAL in WAL mode is corruption-safe; a power loss can drop the last commits (see README).
         cur.execute("PRAGMA synchronous = NORMAL")
         cur.execute("PRAGMA foreign_keys = ON")
+        _test_disk_full(cur)
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         mode = "DEFERRED" if conn.get_execution_options().get("readonly") else "IMMEDIATE"
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        for attempt in range(BEGIN_ATTEMPTS):
+            try:
+                conn.exec_driver_sql(f"BEGIN {mode}")
+                return
+            except OperationalError as exc:
+                if not _is_busy(exc) or attempt == BEGIN_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05 * 2 ** attempt)
 
     return engine
+
+
+def _test_disk_full(cur: Any) -> None:
+    """Crash tests (T31) name the fault `SCRUTINEER_TEST_FAULT=disk_full`: this connection's file
+    may not grow past its current size (PRAGMA max_page_count), as on a full disk, so every write
+    that needs a new page fails with SQLITE_FULL."""
+    if os.environ.get("SCRUTINEER_TEST_FAULT") == "disk_full":
+        pages = cur.execute("PRAGMA page_count").fetchone()[0]
+        cur.execute(f"PRAGMA max_page_count = {max(int(pages), 1)}")
 
 
 def get_engine(url: str) -> Engine:
@@ -89,7 +137,8 @@ def migrate(engine: Engine) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     head = ScriptDirectory.from_config(cfg).get_current_head()
-    with engine.connect() as conn:
+    # A read (no write lock), so starting a command never queues behind busy writers.
+    with engine.connect().execution_options(readonly=True) as conn:
         if MigrationContext.configure(conn).get_current_revision() == head:
             return
     with engine.begin() as conn:
@@ -101,9 +150,14 @@ def migrate(engine: Engine) -> None:
 
 @contextmanager
 def write(engine: Engine) -> Iterator[Connection]:
-    """A write transaction (BEGIN IMMEDIATE on SQLite)."""
-    with engine.begin() as conn:
-        yield conn
+    """A write transaction (BEGIN IMMEDIATE on SQLite); out of space becomes StorageFull."""
+    try:
+        with engine.begin() as conn:
+            yield conn
+    except OperationalError as exc:
+        if is_storage_full(exc):
+            raise StorageFull(f"{FULL_MESSAGE}; nothing half-written was kept, free space and rerun") from exc
+        raise
 
 
 @contextmanager

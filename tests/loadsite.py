@@ -27,8 +27,8 @@ import yaml
 
 FAULT_KINDS = ("huge", "silent", "reset", "redirect-loop", "http500")
 #: What `sources list` should say for each fault kind (any one of the words will do).
-FAULT_WORDS = {"huge": ("large", "maxsize", "size"), "silent": ("timed out", "timeout", "took longer"),
-               "reset": ("reset", "connection", "lost", "closed", "partial", "dataloss"),
+FAULT_WORDS = {"huge": ("too large", "maxsize", "max size"), "silent": ("timed out", "timeout", "took longer"),
+               "reset": ("truncated", "reset", "connection", "lost", "dataloss"),
                "redirect-loop": ("redirect",), "http500": ("500",)}
 #: A silent or huge handler gives up after this long even if the client never does.
 HANDLER_DEADLINE_S = 60.0
@@ -114,6 +114,13 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 256
     site: LoadSite
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that are killed or cut a response short reset their sockets: expected here."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -124,14 +131,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - http.server API
         site = self.server.site
-        key = self.path.split("/")[2] if self.path.count("/") >= 3 else "-"
-        site.enter(key, self.path)
+        # In flight per source (its path prefix) and per host (the Host header: Scrapy's slot key).
+        keys = ("source:" + (self.path.split("/")[2] if self.path.count("/") >= 3 else "-"),
+                "host:" + (self.headers.get("Host") or "").rsplit(":", 1)[0])
+        site.enter(keys, self.path)
         try:
             site.route(self, self.path)
         except (BrokenPipeError, ConnectionResetError, TimeoutError, OSError):
             self.close_connection = True
         finally:
-            site.leave(key)
+            site.leave(keys)
 
     def send_body(self, status: int, body: bytes, content_type: str) -> None:
         self.send_response(status)
@@ -211,18 +220,27 @@ class LoadSite:
         return {self.item_url(f, n) for f in (feeds or range(self.plan.feeds)) for n in range(self.plan.items)}
 
     # -- accounting -----------------------------------------------------------------------
-    def enter(self, key: str, path: str) -> None:
+    def enter(self, keys: tuple[str, ...], path: str) -> None:
         with self._lock:
             self.hits[path] += 1
-            self.in_flight[key] += 1
-            self.max_in_flight[key] = max(self.max_in_flight[key], self.in_flight[key])
+            for key in keys:
+                self.in_flight[key] += 1
+                self.max_in_flight[key] = max(self.max_in_flight[key], self.in_flight[key])
             self.total_in_flight += 1
             self.max_total_in_flight = max(self.max_total_in_flight, self.total_in_flight)
 
-    def leave(self, key: str) -> None:
+    def leave(self, keys: tuple[str, ...]) -> None:
         with self._lock:
-            self.in_flight[key] -= 1
+            for key in keys:
+                self.in_flight[key] -= 1
             self.total_in_flight -= 1
+
+    def peak(self, prefix: str) -> int:
+        """Most requests ever in flight at once for one source ("source:") or host ("host:")."""
+        with self._lock:
+            # "source:-" is robots.txt, shared by every source of a crawl process: not one source's.
+            return max((n for k, n in self.max_in_flight.items() if k.startswith(prefix) and k != "source:-"),
+                       default=0)
 
     def total_hits(self) -> int:
         return sum(self.hits.values())
@@ -371,3 +389,157 @@ def kill_tree(pid: int) -> None:
             p.kill()
         except psutil.NoSuchProcess:
             pass
+
+
+# -- the T34 load scenario, shared by tests/test_t34_load.py and bench/load.py ---------------------
+@dataclass
+class LoadReport:
+    plan: Plan
+    wall_s: dict[str, float]
+    cpu_s: dict[str, float]
+    peak_rss: dict[str, int]
+    exit_codes: dict[str, int]
+    stderr: dict[str, str]
+    stored_good: int
+    missing_good: int
+    extra_rows: int
+    faulty_reported: dict[str, str | None]
+    sink_messages: int
+    sink_recipients: int
+    peak_per_source: int
+    peak_per_host: int
+    per_domain_setting: int
+    unscored_by_textblob: int
+    huge_bytes_sent: int
+
+    @property
+    def total_s(self) -> float:
+        return self.wall_s["run"] + self.wall_s["digest"]
+
+    def lines(self) -> list[str]:
+        p = self.plan
+        mib = 1024 * 1024
+        return [
+            f"load: {p.feeds + len(p.faults)} feeds ({len(p.faults)} faulty) x {p.items} items, {p.pages} pages, "
+            f"100 subscribers",
+            f"load: run {self.wall_s['run']:.1f} s wall, {self.cpu_s['run']:.0f} s CPU (collect part "
+            f"~{self.wall_s['collect']:.0f} s), peak RSS {self.peak_rss['run'] / mib:.0f} MiB",
+            f"load: digest --send {self.wall_s['digest']:.1f} s wall, {self.cpu_s['digest']:.0f} s CPU, "
+            f"peak RSS {self.peak_rss['digest'] / mib:.0f} MiB",
+            f"load: total {self.total_s:.1f} s; peak RSS {max(self.peak_rss.values()) / mib:.0f} MiB "
+            f"(process tree, sampled every 0.1 s)",
+            f"load: good items stored {self.stored_good}/{p.good_items}, faulty reported "
+            f"{sum(1 for m in self.faulty_reported.values() if m)}/{len(self.faulty_reported)}, "
+            f"messages in sink {self.sink_messages}",
+            f"load: peak requests in flight per source {self.peak_per_source}, per host {self.peak_per_host} "
+            f"(CONCURRENT_REQUESTS_PER_DOMAIN {self.per_domain_setting})",
+        ]
+
+
+@dataclass
+class Sample:
+    code: int
+    stderr: str
+    wall_s: float
+    peak_rss: int
+    cpu_s: float
+    #: Seconds until the last subprocess below the command exited (for `run`: the collect part).
+    children_until_s: float
+
+
+def _sampled(cmd: list[str], env: dict[str, str], timeout: float, interval: float = 0.1) -> Sample:
+    """Run a command to completion, sampling the resident memory of its whole process tree."""
+    import resource
+    import subprocess
+
+    import psutil
+
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    began = time.monotonic()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak, children_until = 0, 0.0
+    err: list[bytes] = []
+    reader = threading.Thread(target=lambda: err.append(proc.stderr.read() if proc.stderr else b""), daemon=True)
+    reader.start()
+    while proc.poll() is None:
+        peak = max(peak, tree_rss(proc.pid))
+        try:
+            if psutil.Process(proc.pid).children():
+                children_until = time.monotonic() - began
+        except psutil.NoSuchProcess:
+            pass
+        if time.monotonic() - began > timeout:
+            kill_tree(proc.pid)
+            proc.wait()
+            break
+        time.sleep(interval)
+    code = proc.wait()
+    wall = time.monotonic() - began
+    reader.join(timeout=10)
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+    return Sample(code, b"".join(err).decode("utf-8", "replace")[-3000:], wall, peak, cpu, children_until)
+
+
+def run_load(plan: Plan, workdir: Path, subscribers: int = 100, timeout: float = 900) -> LoadReport:
+    """Serve `plan`, register its sources and `subscribers` subscribers, then time and measure
+    `scrutineer run` and `scrutineer digest --send` (to an aiosmtpd sink) as a user would run them."""
+    import json
+    import subprocess
+
+    from sqlalchemy import func, select
+
+    from crawlers import settings as crawl_settings
+    from pipelines import subscribers as subs
+    from pipelines import weeks
+    from pipelines.settings import Settings
+    from pipelines.smtp_sink import SmtpSink
+    from storage.db import get_engine, read
+    from storage.schema import articles
+
+    db = f"sqlite:///{workdir / 'scrutineer.sqlite'}"
+    week = weeks.week_of(plan.week_start)
+    wall: dict[str, float] = {}
+    peak: dict[str, int] = {}
+    codes: dict[str, int] = {}
+    errs: dict[str, str] = {}
+    cpu: dict[str, float] = {}
+    with LoadSite(plan) as site, SmtpSink() as sink:
+        # NLTK_DATA names an empty directory: TextBlob must score without any downloaded corpus.
+        (workdir / "no-nltk-data").mkdir(exist_ok=True)
+        env = cli_env(db, SCRUTINEER_SMTP_URL=sink.url, SCRUTINEER_CRAWL_TIMEOUT_S=str(timeout),
+                      NLTK_DATA=str(workdir / "no-nltk-data"))
+        done = subprocess.run(cli_command("sources", "import", str(site.write_sources_yaml(workdir / "s.yaml"))),
+                              env=env, capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            raise RuntimeError(f"sources import failed: {done.stderr[-500:]}")
+        settings = Settings(db=db)
+        profiles = ("analyst", "rights", "vendor")
+        for n in range(subscribers):
+            subs.add(settings, f"reader{n:03d}@example.org", profiles[n % 3], name=f"Reader {n}")
+        for step, args in (("run", ["run"]), ("digest", ["digest", "--week", week, "--send"])):
+            got = _sampled(cli_command(*args), env, timeout)
+            codes[step], errs[step], wall[step], peak[step], cpu[step] = (got.code, got.stderr, got.wall_s,
+                                                                          got.peak_rss, got.cpu_s)
+            if step == "run":
+                wall["collect"] = got.children_until_s
+        listing = subprocess.run(cli_command("sources", "list", "--format", "json"), env=env, capture_output=True,
+                                 text=True, timeout=120)
+        health = {r["name"]: r for r in map(json.loads, listing.stdout.splitlines())}
+        good = {site.feed_name(i) for i in range(plan.feeds)}
+        expected = site.expected_urls()
+        with read(get_engine(db)) as conn:
+            stored = {r[0] for r in conn.execute(select(articles.c.canonical_url)
+                                                 .where(articles.c.source.in_(sorted(good))))}
+            total = conn.execute(select(func.count()).select_from(articles)).scalar() or 0
+            unscored = conn.execute(select(func.count()).select_from(articles).where(
+                articles.c.sentiment_flag.is_(None), articles.c.textblob_polarity.is_(None))).scalar() or 0
+        return LoadReport(
+            plan=plan, wall_s=wall, cpu_s=cpu, peak_rss=peak, exit_codes=codes, stderr=errs,
+            stored_good=len(stored & expected), missing_good=len(expected - stored), extra_rows=total - len(stored),
+            faulty_reported={name: (health.get(name) or {}).get("last_error_message")
+                             for name in site.faulty_sources()},
+            sink_messages=len(sink.messages), sink_recipients=len(sink.by_recipient),
+            peak_per_source=site.peak("source:"),
+            peak_per_host=site.peak("host:"), per_domain_setting=int(crawl_settings.CONCURRENT_REQUESTS_PER_DOMAIN),
+            unscored_by_textblob=unscored, huge_bytes_sent=site.huge_bytes_sent)
