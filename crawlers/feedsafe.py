@@ -58,12 +58,34 @@ def _doctype_end(data: bytes, start: int) -> int:
     return len(data)
 
 
+def _prolog_end(data: bytes) -> int:
+    """Index of the root element: past the XML declaration, processing instructions, comments
+    (which may mention tags) and DOCTYPEs. A regex for the first "<tag" stops inside a comment."""
+    i = 0
+    while True:
+        while i < len(data) and data[i] in b" \t\r\n\xef\xbb\xbf":
+            i += 1
+        if data.startswith(b"<?", i):
+            end = data.find(b"?>", i)
+        elif data.startswith(b"<!--", i):
+            end = data.find(b"-->", i)
+            end = -1 if end == -1 else end + 1
+        elif data[i:i + 9].upper() == b"<!DOCTYPE":
+            i = _doctype_end(data, i)
+            continue
+        else:
+            first = _FIRST_ELEMENT.search(data, i)
+            return first.start() if first else len(data)
+        if end == -1:
+            return len(data)
+        i = end + 2
+
+
 def strip_doctype(data: bytes) -> tuple[str | None, bytes, dict[str, str]]:
     """feedparser's `replace_doctype` contract, minus the entities: (version, data, {}).
 
     Also drops character references to forbidden code points; `data` is UTF-8 by now."""
-    first = _FIRST_ELEMENT.search(data)
-    head_end = first.start() if first else len(data)
+    head_end = _prolog_end(data)
     head, rest = data[:head_end], data[head_end:]
     version = None
     at = head.upper().find(b"<!DOCTYPE")

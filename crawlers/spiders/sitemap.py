@@ -17,6 +17,7 @@ from scrapy.utils.sitemap import Sitemap
 from twisted.python.failure import Failure
 
 from crawlers.dates import parse_date
+from crawlers.feedsafe import strip_doctype
 from crawlers.politeness import note_retry_after
 from crawlers.spiders.base import SourceSpider, describe_failure
 from crawlers.urls import MAX_URL_LENGTH, canonicalize
@@ -72,7 +73,10 @@ class SitemapSpider(SourceSpider, ScrapySitemapSpider):
     def sitemap_filter(self, entries: Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:
         if type(entries) is Sitemap:  # Scrapy hands us its parser before iterating it: keep news fields
             entries.__class__ = NewsSitemap
-        batch = [e for e in entries if e.get("loc") and len(e["loc"]) <= MAX_URL_LENGTH]
+        listed = [e for e in entries if e.get("loc")]
+        batch = [e for e in listed if len(e["loc"]) <= MAX_URL_LENGTH]
+        if len(batch) < len(listed):
+            self.warn(f"{len(listed) - len(batch)} sitemap URL(s) longer than {MAX_URL_LENGTH} characters skipped")
         keys = [url_key(canonicalize(e["loc"])) for e in batch]
         with read(self.engine) as conn:
             stored = stored_by_url_key(conn, keys)
@@ -92,7 +96,7 @@ class SitemapSpider(SourceSpider, ScrapySitemapSpider):
                                            " ".join(entry.get("news_title", "").split()))
             yield entry
 
-    def _get_sitemap_body(self, response: Any) -> bytes | None:
+    def _bounded_body(self, response: Any) -> bytes | None:
         """Scrapy drops a .xml.gz sitemap that expands past DOWNLOAD_MAXSIZE without saying why;
         gunzip it under the same bound here and report "too large" (T06, CVE-2025-6176)."""
         if not gzip_magic_number(response):
@@ -107,6 +111,13 @@ class SitemapSpider(SourceSpider, ScrapySitemapSpider):
             message = f"corrupt gzipped sitemap {response.url}: {exc}"
         (self.fail if response.meta.get("top") else self.warn)(message)
         return None
+
+    def _get_sitemap_body(self, response: Any) -> bytes | None:
+        """The (size-bounded, gunzipped) body with any DOCTYPE and entity declarations removed:
+        lxml already refuses to expand entities, but then drops the whole document; stripping them
+        first keeps every <loc> of a sitemap that declares one (T16)."""
+        body = self._bounded_body(response)
+        return strip_doctype(body)[1] if body else body
 
     def _parse_sitemap(self, response: Any) -> Iterable[Any]:
         self.count_response(response)
