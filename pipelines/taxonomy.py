@@ -59,6 +59,7 @@ class _Entry:
     weak: bool
     length: int
     plural: bool = False  #: a trailing "s"/"es" still matches (topic words: "tender" finds "tenders")
+    vetoable: bool = False  #: a strong alias that the tag's veto words still cancel ("tender" beside "oven")
 
 
 def _key(phrase: str, case_sensitive: bool) -> str:
@@ -88,7 +89,9 @@ class Taxonomy:
 
     Two Aho-Corasick automata (case-insensitive phrases, and case-sensitive ones such as acronyms
     and weak capitalised aliases) find every alias of every tag in one pass over the text, however
-    many aliases the taxonomy and gazetteer hold; overlapping hits resolve leftmost-longest.
+    many aliases the taxonomy and gazetteer hold; overlapping hits resolve leftmost-longest, except
+    that every tag keeps its longest hit at the start position that wins (one tag's longer phrase
+    does not swallow another tag's shorter one beginning at the same word).
     """
 
     def __init__(self, data: dict[str, Any]) -> None:
@@ -100,7 +103,7 @@ class Taxonomy:
             key = _key(phrase, case_sensitive)
             automaton = self._cs if case_sensitive else self._ci
             existing = automaton.get(key, ())
-            new = _Entry(entry.kind, entry.name, entry.weak, len(key), entry.plural)
+            new = _Entry(entry.kind, entry.name, entry.weak, len(key), entry.plural, entry.vetoable)
             if new not in existing:
                 automaton.add_word(key, (*existing, new))
 
@@ -130,13 +133,17 @@ class Taxonomy:
                         _is_acronym(word))
             for alias in entry.get("aliases") or []:
                 add(alias, _Entry("tag", tag.slug, False, 0, topic and _pluralisable(alias)), _is_acronym(alias))
+            for alias in entry.get("vetoable") or []:
+                add(alias, _Entry("tag", tag.slug, False, 0, topic and _pluralisable(alias), True), _is_acronym(alias))
             for alias in entry.get("weak") or []:
                 case_sensitive = bool(entry.get("case_sensitive_weak")) or _is_acronym(alias)
                 add(alias, _Entry("tag", tag.slug, True, 0, topic and _pluralisable(alias)), case_sensitive)
-            for word in tag.context:  # context and veto words: case-insensitive, whole words
-                add(word, _Entry("context", tag.slug, False, 0), False)
-            for word in tag.veto:
-                add(word, _Entry("veto", tag.slug, False, 0), False)
+            # Context and veto words: case-insensitive, whole words, and a lower-case word takes its
+            # plural like a topic alias does ("tool" finds "tools", "striker" finds "strikers").
+            for word in entry.get("context") or []:
+                add(fold(word).lower(), _Entry("context", tag.slug, False, 0, _pluralisable(fold(word))), False)
+            for word in entry.get("veto") or []:
+                add(fold(word).lower(), _Entry("veto", tag.slug, False, 0, _pluralisable(fold(word))), False)
             for phrase in entry.get("exclude") or []:
                 add(phrase, _Entry("exclude", "", False, 0), False)
         self.signal_groups = list((data.get("signals") or {}).keys())
@@ -174,14 +181,21 @@ class Taxonomy:
 
     @staticmethod
     def _leftmost_longest(hits: list[tuple[int, int, _Entry]]) -> list[tuple[int, int, _Entry]]:
+        """Leftmost-longest, per name at the start it wins: where the chosen hit starts, the longest hit
+        of every other name starting there counts too ("facial recognition van" is
+        `live-facial-recognition` and its first two words still `facial-recognition`), while a hit
+        starting inside a chosen span is hidden ("Biometrics Commissioner" inside "Scottish
+        Biometrics Commissioner")."""
         chosen: list[tuple[int, int, _Entry]] = []
-        taken_until = -1
+        taken_until, start = -1, -1
+        names: set[str] = set()
         for a, b, e in sorted(hits, key=lambda h: (h[0], -(h[1] - h[0]))):
             if a >= taken_until:
                 chosen.append((a, b, e))
-                taken_until = b
-            elif chosen and chosen[-1][0] == a and chosen[-1][1] == b:
-                chosen.append((a, b, e))  # the same phrase listed for two tags counts for both
+                taken_until, start, names = b, a, {e.name}
+            elif a == start and e.name not in names:
+                chosen.append((a, b, e))
+                names.add(e.name)
         return chosen
 
     def analyse(self, title: str, text: str) -> tuple[dict[str, Match], dict[str, int]]:
@@ -196,20 +210,27 @@ class Taxonomy:
         for n, (sent, hits) in enumerate(zip(folded_sents, per_sentence, strict=True)):
             for _, _, e in self._leftmost_longest([h for h in hits if h[2].kind == "signal"]):
                 signals[e.name] += 1
-            chosen = self._leftmost_longest([h for h in hits if h[2].kind == "tag"])
+            # A weak alias that its context does not confirm is no hit at all, so it hides nothing it
+            # overlaps ("Information Commissioner's Office" unconfirmed as `ico` leaves the shorter
+            # "Information Commissioner" of another tag standing).
+            chosen = self._leftmost_longest([(a, b, e) for a, b, e in hits if e.kind == "tag" and (
+                self._weak_ok(self.tags[e.name], e.name in vetoed, context, self._beside(hits, a, b)) if e.weak
+                else not (e.vetoable and e.name in vetoed))])
             if self._cooccur:  # beside, not through, leftmost-longest: the span would hide hits inside it
                 chosen += self._cooccurring(hits)
-            for a, b, e in chosen:
-                # a context word beside the alias, not the alias itself ("supplier" is both)
-                here = {c.name for x, y, c in hits if c.kind == "context" and (y <= a or x >= b)}
-                if e.weak and not self._weak_ok(self.tags[e.name], e.name in vetoed, context, here):
-                    continue
+            for _, _, e in chosen:
                 hit = found.setdefault(e.name, Match(slug=e.name, evidence=sent, first=n))
                 hit.first = min(hit.first, n)
                 hit.count += 1
                 if sent not in hit.sentences:
                     hit.sentences.append(sent)
         return found, signals
+
+    @staticmethod
+    def _beside(hits: list[tuple[int, int, _Entry]], a: int, b: int) -> set[str]:
+        """Tags with a context word in the sentence beside the span a..b, not inside it ("supplier" is
+        both an alias and a context word of `procurement`, and is not its own context)."""
+        return {c.name for x, y, c in hits if c.kind == "context" and (y <= a or x >= b)}
 
     def _cooccurring(self, hits: list[tuple[int, int, _Entry]]) -> list[tuple[int, int, _Entry]]:
         """A tag hit spanning the parts when every side of a tag's co-occurrence rule is in the sentence

@@ -147,9 +147,65 @@ def test_topics_need_lead_or_two_sentences_entities_one_mention() -> None:
     ("Ontario", "Peterborough, Ontario, approved a bus plan; the Peterborough Petes cheered.", "peterborough"),
     ("Football", "His contract runs to 2028 and the club rejected a bid in a bid to keep him.", "procurement"),
     ("Panel", "The Cambridgeshire police and crime panel met on Monday.", "cambridgeshire-police"),
+    ("How to keep a brisket tender", "A tender brisket needs a low oven and a long rest.", "procurement"),
+    ("Takeover", "A rival made a takeover bid. The bidder must make a firm offer by Friday.", "procurement"),
+    ("Transfers", "The winger signed a two-year contract with the club.", "procurement"),
+    ("Scotland", "Scotland's biometrics commissioner published a report.", "biometrics-commissioner"),
+    ("Game review", "Players spy on one another across the board.", "civil-liberties"),
+    ("Health", "Recordings were stored under strict data protection rules.", "civil-liberties"),
 ])
 def test_disambiguation(tax: Taxonomy, title: str, text: str, absent: str) -> None:
     assert absent not in tax.tag(title, text)
+
+
+@pytest.mark.parametrize(("title", "text", "present"), [
+    ("Van in town", "Police parked a facial recognition van in the square.",
+     {"facial-recognition", "live-facial-recognition"}),
+    ("Fly-tipping", "Hidden cameras will read number plates in the lanes.", {"anpr"}),
+    ("Phones", "The force bought kiosks for extracting data from seized phones.", {"digital-forensics"}),
+    ("Scotland", "Scotland's biometrics commissioner warned about custody images.",
+     {"scottish-biometrics-commissioner"}),
+    ("Takeover", "The council's preferred bidder was named. A supplier deal was agreed with the council.",
+     {"procurement"}),
+])
+def test_described_and_overlapping_mentions(tax: Taxonomy, title: str, text: str, present: set[str]) -> None:
+    assert present <= set(tax.tag(title, text))
+
+
+def test_a_longer_phrase_keeps_another_tags_phrase_at_the_same_start_only() -> None:
+    tax = Taxonomy({"tags": [{"slug": "fr", "parent": "technologies", "aliases": ["facial recognition"]},
+                             {"slug": "lfr", "parent": "technologies", "aliases": ["facial recognition van"]},
+                             {"slug": "sbc", "aliases": ["Scottish Biometrics Commissioner"]},
+                             {"slug": "bc", "aliases": ["Biometrics Commissioner"]}]})
+    assert {"fr", "lfr"} <= set(tax.tag("News", "A facial recognition van arrived."))
+    got = tax.tag("News", "The Scottish Biometrics Commissioner spoke.")
+    assert "sbc" in got and "bc" not in got  # a phrase starting inside the winner stays hidden
+
+
+def test_an_unconfirmed_weak_phrase_hides_nothing() -> None:
+    tax = Taxonomy({"tags": [{"slug": "ico", "weak": ["Information Commissioner's Office"], "context": ["fine"]},
+                             {"slug": "cl", "aliases": ["Information Commissioner"]}]})
+    got = tax.tag("News", "The Information Commissioner's Office wrote to us.")
+    assert "cl" in got and "ico" not in got
+    assert {"cl", "ico"} <= set(tax.tag("News", "The Information Commissioner's Office set a fine."))
+
+
+def test_context_and_veto_words_take_plurals() -> None:
+    tax = Taxonomy({"tags": [{"slug": "cl", "parent": "topics", "weak": ["bias"], "context": ["tool"],
+                              "context_scope": "sentence"},
+                             {"slug": "pr", "parent": "topics", "weak": ["contract"], "context": ["signed"],
+                              "veto": ["striker"]}]})
+    assert "cl" in tax.tag("News", "Such tools can reinforce bias.")
+    assert "pr" in tax.tag("News", "The council signed a contract.")
+    assert "pr" not in tax.tag("News", "The strikers signed a contract.")
+
+
+def test_vetoable_phrases_need_no_context_but_yield_to_a_veto() -> None:
+    tax = Taxonomy({"tags": [{"slug": "pr", "parent": "topics", "vetoable": ["tender"], "veto": ["oven"],
+                              "context": ["supplier"], "context_scope": "sentence"}]})
+    assert "pr" in tax.tag("News", "A tender opens in May.")
+    assert "pr" in tax.tag("News", "Two tenders open in May.")
+    assert "pr" not in tax.tag("Cookery", "A tender joint needs a slow oven.")
 
 
 def test_unicode_variants_fold(tax: Taxonomy) -> None:
