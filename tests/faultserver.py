@@ -68,7 +68,7 @@ class Conn:
             try:
                 if not self.sock.recv(4096):
                     return
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -144,7 +144,7 @@ class FaultServer:
         while not self.stopping.is_set():
             try:
                 sock, _ = self._sock.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -312,7 +312,7 @@ def encoded(blob: bytes, encoding: str | None, content_type: str = "application/
 
 
 # -- decompression bombs ----------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _repeated_deflate(size: int) -> tuple[bytes, int, int]:
     """Raw deflate of `size` zero bytes, built from one full-flushed 1 MiB block repeated.
 
@@ -331,7 +331,7 @@ def _repeated_deflate(size: int) -> tuple[bytes, int, int]:
     return raw, crc, adler
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def bomb(encoding: str, size: int = 1024 * MiB) -> bytes:
     """`size` zero bytes compressed as `gzip` (also a .xml.gz file), `deflate` (zlib) or `br`."""
     if encoding == "br":
@@ -374,10 +374,9 @@ def expanded_size(blob: bytes, encoding: str, limit: int = 2048 * MiB) -> int:
 def resolve(name: str) -> list[str]:
     """Map test host names to loopback, per SCRUTINEER_TEST_HOSTS (JSON: name → address list or
     "hang"/"nxdomain"); `localhost` alone goes to the system resolver. No real DNS is ever asked."""
+    import ipaddress
     import json
     import os
-
-    import ipaddress
 
     table = json.loads(os.environ.get("SCRUTINEER_TEST_HOSTS", "{}"))
     name = name.lower().rstrip(".")

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from faultserver import MiB, FaultServer, assert_ok_plus, collect, endless_chunked, import_sources, respond, rss, zeros
+from faultserver import FaultServer, MiB, assert_ok_plus, collect, endless_chunked, import_sources, respond, rss, zeros
 
 from pipelines import collect as collect_stage
 from pipelines.settings import PROJECT_DIR, Settings

@@ -12,8 +12,18 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from faultserver import MiB, FaultServer, assert_ok_plus, bomb, collect, encoded, expanded_size, import_sources, \
-    respond, rss
+from faultserver import (
+    FaultServer,
+    MiB,
+    assert_ok_plus,
+    bomb,
+    collect,
+    encoded,
+    expanded_size,
+    import_sources,
+    respond,
+    rss,
+)
 
 from pipelines import collect as collect_stage
 from pipelines.settings import PROJECT_DIR, Settings

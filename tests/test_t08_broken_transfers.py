@@ -11,8 +11,18 @@ import socket
 from pathlib import Path
 
 import pytest
-from faultserver import FaultServer, assert_ok_plus, broken_chunked, cli, collect, import_sources, reset_mid_body, \
-    respond, rss, short_body
+from faultserver import (
+    FaultServer,
+    assert_ok_plus,
+    broken_chunked,
+    cli,
+    collect,
+    import_sources,
+    reset_mid_body,
+    respond,
+    rss,
+    short_body,
+)
 
 RETRY_TIMES = 2  # crawlers/settings.py
 MARKER = b"PARTIAL-BODY-MARKER"

@@ -51,7 +51,7 @@ def test_t13_dns_failures_are_per_source_errors_within_the_timeout(tmp_path: Pat
     with read(get_engine(sqlite_url)) as conn:
         (entry,) = fetch_history(conn, "dns-hangs")
     spent = (entry["finished_at"] - entry["started_at"]).total_seconds()
-    print(f"dns-hangs crawl {spent:.1f} s, collect wall time {wall:.1f} s, DNS timeout {DNS_TIMEOUT:g} s, hang {HANG:g} s")
+    print(f"dns-hangs crawl {spent:.1f} s, collect wall {wall:.1f} s, DNS timeout {DNS_TIMEOUT:g} s, hang {HANG:g} s")
     # The spider gave up after RETRY_TIMES + 1 lookups of DNS_TIMEOUT each, not after the hang ...
     assert spent <= DNS_TIMEOUT * (RETRY_TIMES + 1) + 5, spent
     # ... and the stuck lookup threads did not keep the crawl process alive until the hang ended.
