@@ -1,9 +1,13 @@
 """The private-network guard, in two places because Twisted has two paths to a socket.
 
 Hostnames go through the resolver below, which checks the address it hands Twisted to connect to
-(no window for DNS rebinding: the checked address *is* the connected one). IP literals never reach
-a resolver (twisted.internet.tcp skips it), so the downloader middleware checks those, and the
-scheme, on every request: redirects and meta refreshes come back through it as new requests.
+(no window for DNS rebinding: the checked address *is* the connected one). IP literals may skip the
+resolver (twisted.internet.tcp does; HostnameEndpoint, used by Scrapy 2.19, does not), so the
+downloader middleware checks those, and the scheme, on every request, before any socket opens:
+redirects and meta refreshes come back through it as new requests.
+
+The same module bounds what a crawl will take in: DNS lookups have a deadline (DNS_TIMEOUT, in
+daemon threads), and a body aborted at DOWNLOAD_MAXSIZE is reported as "too large".
 """
 from __future__ import annotations
 
