@@ -108,3 +108,31 @@ def _assert_final_state(engine: Any, site: LoadSite) -> None:
     assert versions == FEEDS * ITEMS  # one version per item: nothing written twice
     assert dups == 0  # distinct items are not mistaken for copies of each other
     assert unprocessed == 0
+
+
+@pytest.mark.timeout(60)
+def test_t30_begin_is_retried_when_sqlite_answers_busy(sqlite_url: str) -> None:
+    """SQLITE_BUSY can come back without the busy handler's wait (here: busy_timeout 0, standing
+    in for WAL recovery by another connection); the write transaction retries BEGIN instead of
+    handing "database is locked" to the user."""
+    import sqlite3
+    import threading
+
+    from sqlalchemy import event
+
+    from storage.db import dispose_all, write
+
+    engine = get_engine(sqlite_url)
+    event.listen(engine, "connect", lambda dbapi_conn, _rec: dbapi_conn.execute("PRAGMA busy_timeout = 0"))
+    engine.dispose()
+    holder = sqlite3.connect(engine.url.database, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    released = threading.Timer(0.15, lambda: holder.execute("COMMIT"))
+    released.start()
+    try:
+        with write(engine) as conn:
+            conn.execute(text("CREATE TABLE t30_probe (x INTEGER)"))
+    finally:
+        released.join()
+        holder.close()
+        dispose_all()
