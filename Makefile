@@ -39,8 +39,12 @@ bench: $(STAMP)
 bench-scale: $(STAMP)
 	SCRUTINEER_BENCH_SCALE=200000 $(BIN)/python -m bench
 
+# One machine: scheduler, dag-processor, api-server and triggerer on SQLite (docs/production.md has
+# the PostgreSQL + Celery shape). The crawl pool bounds concurrent crawls (dags/README.md).
 airflow: $(STAMP)
 	mkdir -p $(AIRFLOW_HOME)
+	$(BIN)/airflow db migrate
+	$(BIN)/airflow pools set scrutineer_crawl 4 "concurrent scrutineer crawls"
 	$(BIN)/airflow standalone
 
 lint: $(STAMP)

@@ -50,9 +50,9 @@ def scrutineer_collect() -> None:
         """Names of the sources due now, longest-waiting first, at most MAX_PER_RUN."""
         from datetime import datetime, timezone
 
+        from pipelines.polling import due_sources as due
         from pipelines.settings import Settings
         from storage.db import get_engine, read
-        from storage.sources import due_sources as due
 
         oldest = datetime.min.replace(tzinfo=timezone.utc)
         with read(get_engine(Settings().db)) as conn:

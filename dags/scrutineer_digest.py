@@ -36,7 +36,9 @@ def scrutineer_digest() -> None:
         from pipelines import digest, weeks
         from pipelines.settings import Settings
 
-        week = (params or {}).get("week") or weeks.week_of(data_interval_start + timedelta(hours=12))
+        # A manual run may have no logical date (Airflow 3): then the last complete week.
+        week = (params or {}).get("week") or (weeks.week_of(data_interval_start + timedelta(hours=12))
+                                               if data_interval_start else weeks.last_complete_week())
         report = digest.run(Settings(), week=week, send=True)
         return {"digests": len(report.digests), "sent": sum(o.status == "sent" for o in report.outcomes)}
 

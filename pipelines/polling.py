@@ -112,3 +112,11 @@ def is_due(source: dict[str, Any], now: datetime) -> bool:
         return False
     due = source.get("next_poll_at")
     return due is None or due <= now
+
+
+def due_sources(conn: Any, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Active sources whose next poll time has come: the dispatcher DAG's work list."""
+    from storage.sources import list_sources
+
+    now = now or datetime.now(timezone.utc)
+    return [s for s in list_sources(conn) if is_due(s, now)]

@@ -103,10 +103,3 @@ def save_polling(conn: Connection, name: str, values: dict[str, Any]) -> None:
     """Write the polling columns computed by pipelines.polling.after_pass."""
     conn.execute(update(sources).where(sources.c.name == name).values(**values))
 
-
-def due_sources(conn: Connection, now: datetime | None = None) -> list[dict[str, Any]]:
-    """Active sources whose next poll time has come (the scheduler's work list)."""
-    from pipelines.polling import is_due
-
-    now = now or datetime.now(timezone.utc)
-    return [s for s in list_sources(conn) if is_due(s, now)]
