@@ -59,15 +59,17 @@ def cmd_sources_list(args: argparse.Namespace) -> int:
     rows = sources.listing(_settings(args))
     if args.format == "json":
         for r in rows:
-            print(json.dumps({**r, "last_success": r["last_success"] and r["last_success"].isoformat(),
-                              "last_error": r["last_error"] and r["last_error"].isoformat()}, ensure_ascii=False))
+            print(json.dumps({**r, **{k: r[k] and r[k].isoformat() for k in ("last_success", "last_error",
+                                                                               "next_poll_at")}},
+                             ensure_ascii=False))
         return 0
-    header = f"{'name':<28} {'kind':<8} {'status':<7} {'last success':<17} {'last error':<17} {'7d':>5}  message"
+    header = (f"{'name':<28} {'kind':<8} {'status':<7} {'last success':<17} {'last error':<17} {'7d':>5}  "
+              f"{'alarm':<10} message")
     print(header)
     for r in rows:
-        message = r["last_error_message"] or r["last_warning_message"] or ""
+        message = r["alarm_message"] or r["last_error_message"] or r["last_warning_message"] or ""
         print(f"{r['name']:<28} {r['kind']:<8} {r['status']:<7} {_when(r['last_success']):<17} "
-              f"{_when(r['last_error']):<17} {r['items_7d']:>5}  {message[:120]}")
+              f"{_when(r['last_error']):<17} {r['items_7d']:>5}  {(r['alarm'] or '-'):<10} {message[:120]}")
     return 0
 
 

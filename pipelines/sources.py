@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -178,13 +178,21 @@ def get(settings: Settings, name: str) -> dict[str, Any]:
 
 def listing(settings: Settings) -> list[dict[str, Any]]:
     """Registry rows joined with health, as `sources list` shows them."""
+    from pipelines.health_report import NORMAL_DAYS, classify
+
     now = datetime.now(timezone.utc)
     with read(get_engine(settings.db)) as conn:
         rows = store.list_sources(conn)
         health = store.health(conn, now)
+        log = store.fetches_between(conn, now - timedelta(days=NORMAL_DAYS + 1), now)
+    fetches: dict[str, list[dict[str, Any]]] = {}
+    for entry in sorted(log, key=lambda f: f["finished_at"]):
+        fetches.setdefault(entry["source"], []).append(entry)
     out = []
     for r in rows:
         h = health.get(r["name"], {})
+        # The same verdict as the daily health report: failing, silent, or volume far below normal.
+        alarm = classify(r, h, fetches.get(r["name"], []), now) if r["status"] == "active" else None
         out.append({
             "name": r["name"], "kind": r["kind"], "url": r["url"], "schedule": r["schedule"],
             "status": r["status"], "tags": r["tags"],
@@ -192,5 +200,7 @@ def listing(settings: Settings) -> list[dict[str, Any]]:
             "last_error_message": h.get("last_error_message") if h.get("last_error") else None,
             "last_warning_message": h.get("last_warning_message"),
             "items_7d": h.get("items_7d", 0),
+            "alarm": alarm[0] if alarm else None, "alarm_message": alarm[1] if alarm else None,
+            "next_poll_at": r.get("next_poll_at"),
         })
     return out

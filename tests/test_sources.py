@@ -72,3 +72,36 @@ def test_add_pause_resume_remove(sqlite_url: str, capsys: pytest.CaptureFixture[
     assert "no source named 'nope'" in capsys.readouterr().err
     assert main(["sources", "add", "--name", "x", "--kind", "rss", "--url", "file:///etc/passwd",
                  "--db", sqlite_url]) == 1
+
+
+def test_sources_list_raises_a_volume_alarm_against_the_sources_own_normal(
+        sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A source that brought about 12 a day for two weeks and 1 today is flagged; a steady one is not."""
+    import json
+    from datetime import datetime, timedelta, timezone
+
+    from storage import sources as store
+    from storage.db import get_engine, write
+
+    settings = Settings(db=sqlite_url)
+    for name in ("busy-wire", "steady-blog"):
+        sources.add(settings, {"name": name, "kind": "rss", "url": f"https://{name}.example/feed.xml"})
+    now = datetime.now(timezone.utc)
+    with write(get_engine(sqlite_url)) as conn:
+        for day in range(14, 0, -1):
+            for name, n in (("busy-wire", 12), ("steady-blog", 4)):
+                at = now - timedelta(days=day, hours=1)
+                store.log_fetch(conn, {"source": name, "started_at": at, "finished_at": at, "status": "ok",
+                                       "items_new": n})
+        for name, n in (("busy-wire", 1), ("steady-blog", 4)):
+            at = now - timedelta(hours=2)
+            store.log_fetch(conn, {"source": name, "started_at": at, "finished_at": at, "status": "ok",
+                                   "items_new": n})
+    assert main(["sources", "list", "--format", "json", "--db", sqlite_url]) == 0
+    rows = {r["name"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert rows["busy-wire"]["alarm"] == "low_volume"
+    assert "1 new in the last 24 h" in rows["busy-wire"]["alarm_message"]
+    assert rows["steady-blog"]["alarm"] is None
+    assert main(["sources", "list", "--db", sqlite_url]) == 0
+    table = capsys.readouterr().out
+    assert "low_volume" in table.splitlines()[1] or "low_volume" in table
