@@ -209,6 +209,11 @@ def test_t33_task_and_worker_death_converge_and_send_at_most_once(
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT_S),
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "1",
             "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
+            # A new scheduler checks only the task instances it queued itself for heartbeats: it must
+            # first adopt the dead scheduler's, which needs that one declared dead (health-check
+            # threshold) and an adoption pass (every orphaned_tasks_check_interval; 300 s default).
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "10",
+            "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "5",
         })
         try:
             cluster.migrate()
