@@ -1,11 +1,13 @@
 """Tagging quality gates and evidence (issue 5).
 
-Floors are pinned on four labelled sources that follow tests/data/TAGGING_GUIDE.md: the
+Floors are pinned on five labelled sources that follow tests/data/TAGGING_GUIDE.md: the
 independent labelled set (`tags_labelled.yaml`, dev and held-out splits scored separately; its
-held-out split was measured once after dev-only tuning and is now spent), a fresh held-out set
-written and committed before the tagger ever ran on it (`tags_holdout_2.yaml`), and the unseen
-site's pages (`unseen_site/`, run through the same extraction the crawlers use, no crawl). The demo
-newsroom's floor lives in tests/test_quality.py. A failing gate prints per-slug
+held-out split was measured once after dev-only tuning and is now spent), a second set
+(`tags_holdout_2.yaml`, held out for one evaluation and a dev set since: its errors drove the
+matcher changes of commit 92fa402), a fresh held-out set written and committed before the tagger
+ever ran on it (`tags_holdout_3.yaml`), and the unseen site's pages (`unseen_site/`, run through the
+same extraction the crawlers use, no crawl). The demo newsroom's floor lives in
+tests/test_quality.py. A failing gate prints per-slug
 precision and recall so the log names the tag that slipped.
 """
 from __future__ import annotations
@@ -23,15 +25,19 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).parent / "data"
 LABELLED = yaml.safe_load((DATA / "tags_labelled.yaml").read_text(encoding="utf-8"))["articles"]
 HOLDOUT_2 = yaml.safe_load((DATA / "tags_holdout_2.yaml").read_text(encoding="utf-8"))["articles"]
+HOLDOUT_3 = yaml.safe_load((DATA / "tags_holdout_3.yaml").read_text(encoding="utf-8"))["articles"]
 UNSEEN = DATA / "unseen_site"
 
-#: Measured: dev 0.9917 (tuned on); holdout 0.9399 after dev-only tuning (errors never read, but the
-#: split has now been scored twice, so it is spent); unseen site 0.90.
-FLOORS = {"dev": 0.98, "holdout": 0.93}
-#: Measured once, before any change was made with it in view: 0.9236 (P 0.946, R 0.903). Below the
-#: issue's 0.93 target; pinned at the honest level so it cannot slide further.
-HOLDOUT_2_FLOOR = 0.92
-UNSEEN_FLOOR = 0.88  # within 0.05 of the 0.93 target on a site the tagger was never tuned on
+#: Measured at 92fa402: dev 0.9945 (tuned on); holdout 0.9457 (spent: scored more than once, its
+#: errors seen in a baseline run, not tuned on); floors are the measured figures rounded down.
+FLOORS = {"dev": 0.99, "holdout": 0.94}
+#: First and only held-out measurement 0.9236 (P 0.946, R 0.903); then used as a dev set (overlap
+#: bug, plural context words, vocabulary): 0.9836 at 92fa402. A tuned-on figure, not held-out evidence.
+HOLDOUT_2_FLOOR = 0.98
+#: Measured once, before any change was made with it in view (file at 6949258, matcher at 92fa402):
+#: 0.9322 (P 0.988, R 0.882). The held-out figure that speaks for the issue's 0.93 target.
+HOLDOUT_3_FLOOR = 0.93
+UNSEEN_FLOOR = 0.90  # measured 0.90 on a site the tagger was never tuned on
 
 
 @pytest.fixture(scope="module")
@@ -62,21 +68,25 @@ def test_tag_micro_f1_floor_on_labelled_set(tax: Taxonomy, split: str) -> None:
         f"{split} tag micro-F1 {got['micro_f1']} fell below {FLOORS[split]}\n{per_slug_report(got)}")
 
 
-def test_fresh_holdout_is_what_it_claims(tax: Taxonomy) -> None:
-    assert len(HOLDOUT_2) >= 60
-    ids = [a["id"] for a in HOLDOUT_2]
+@pytest.mark.parametrize("name", ["tags_holdout_2.yaml", "tags_holdout_3.yaml"])
+def test_fresh_holdout_is_what_it_claims(tax: Taxonomy, name: str) -> None:
+    articles = {"tags_holdout_2.yaml": HOLDOUT_2, "tags_holdout_3.yaml": HOLDOUT_3}[name]
+    others = {a["id"] for a in LABELLED + HOLDOUT_2 + HOLDOUT_3 if a not in articles}
+    assert len(articles) >= 60
+    ids = [a["id"] for a in articles]
     assert len(set(ids)) == len(ids)
-    assert not {i for i in ids if any(i == a["id"] for a in LABELLED)}
-    unknown = {(a["id"], t) for a in HOLDOUT_2 for t in a["tags"] if t not in tax.tags}
+    assert not set(ids) & others
+    unknown = {(a["id"], t) for a in articles for t in a["tags"] if t not in tax.tags}
     assert not unknown, f"gold tags that are not taxonomy slugs: {sorted(unknown)}"
 
 
 @pytest.mark.timeout(60)
-def test_tag_micro_f1_floor_on_fresh_holdout(tax: Taxonomy) -> None:
-    got = labelled_tag_scores(tax, HOLDOUT_2)
-    print("tags on tags_holdout_2.yaml:", {k: got[k] for k in ("micro_f1", "precision", "recall")})
-    assert got["micro_f1"] >= HOLDOUT_2_FLOOR, (
-        f"fresh held-out tag micro-F1 {got['micro_f1']} fell below {HOLDOUT_2_FLOOR}\n{per_slug_report(got)}")
+@pytest.mark.parametrize(("name", "floor"), [("tags_holdout_2.yaml", HOLDOUT_2_FLOOR),
+                                             ("tags_holdout_3.yaml", HOLDOUT_3_FLOOR)])
+def test_tag_micro_f1_floor_on_fresh_holdout(tax: Taxonomy, name: str, floor: float) -> None:
+    got = labelled_tag_scores(tax, {"tags_holdout_2.yaml": HOLDOUT_2, "tags_holdout_3.yaml": HOLDOUT_3}[name])
+    print(f"tags on {name}:", {k: got[k] for k in ("micro_f1", "precision", "recall")})
+    assert got["micro_f1"] >= floor, f"{name} tag micro-F1 {got['micro_f1']} fell below {floor}\n{per_slug_report(got)}"
 
 
 def _unseen_pages() -> list[tuple[dict[str, Any], dict[str, Any]]]:
