@@ -128,10 +128,10 @@ def test_t31_kills_then_recovery_converge(tmp_path: Path) -> None:
         # 1. Kills during collect: each one leaves whole batches only.
         killed = 0
         for k in range(COLLECT_KILLS):
-            delay = rng.uniform(0.5, 5.0)
+            delay = rng.uniform(0.3, 3.5)
             killed += _run_and_kill(env, ["collect"], delay)
             _assert_whole(path, f"seed {seed}: after collect kill {k} at {delay:.2f} s")
-        assert killed >= COLLECT_KILLS // 2, f"seed {seed}: most collect runs should have been cut short"
+        assert killed >= 3, f"seed {seed}: several collect runs should have been cut short"
         done = _cli(env, "collect")  # recovery finishes what the kills left
         assert done.returncode == 0, done.stderr
         urls = _urls(path)
@@ -151,11 +151,15 @@ def test_t31_kills_then_recovery_converge(tmp_path: Path) -> None:
         process_s = time.monotonic() - began
         reference_export = _export(ref_env)
         ref_hash = hashlib.sha256(reference_export.encode()).hexdigest()
+        killed = 0
         for k in range(PROCESS_KILLS):
             delay = rng.uniform(0.3, process_s)
-            if not _run_and_kill(env, ["process"], delay):
+            if _run_and_kill(env, ["process"], delay):
+                killed += 1
+            else:
                 _copy_db(snapshot, path)  # it finished first: start the next kill from unprocessed again
             _assert_whole(path, f"seed {seed}: after process kill {k} at {delay:.2f} s of {process_s:.1f}")
+        assert killed >= 3, f"seed {seed}: several process runs should have been cut short"
 
         # 3. `run` twice: converges to exactly the clean result, then changes nothing.
         for attempt in range(2):
