@@ -87,7 +87,7 @@ class Outcome:
 
 def deliver(engine: Engine, smtp: smtplib.SMTP, email: str, week: str, message: EmailMessage,
             message_id: str, mail_from: str) -> Outcome:
-    with write(engine) as conn:
+    with write(engine, durable=True) as conn:  # on disk before SMTP, even across a power loss
         row = people.claim_delivery(conn, email, week, message_id)
     if not row["claimed"]:
         status = row["status"]

@@ -78,7 +78,10 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        mode = "DEFERRED" if conn.get_execution_options().get("readonly") else "IMMEDIATE"
+        options = conn.get_execution_options()
+        mode = "DEFERRED" if options.get("readonly") else "IMMEDIATE"
+        # Per transaction: FULL fsyncs the WAL at this commit (survives power loss), NORMAL does not.
+        conn.exec_driver_sql(f"PRAGMA synchronous = {'FULL' if options.get('durable') else 'NORMAL'}")
         for attempt in range(BEGIN_ATTEMPTS):
             try:
                 conn.exec_driver_sql(f"BEGIN {mode}")
@@ -149,10 +152,16 @@ def migrate(engine: Engine) -> None:
 
 
 @contextmanager
-def write(engine: Engine) -> Iterator[Connection]:
-    """A write transaction (BEGIN IMMEDIATE on SQLite); out of space becomes StorageFull."""
+def write(engine: Engine, durable: bool = False) -> Iterator[Connection]:
+    """A write transaction (BEGIN IMMEDIATE on SQLite); out of space becomes StorageFull.
+
+    SQLite runs with synchronous=NORMAL: a crash of the process loses nothing committed, but a
+    power loss can drop the last commits (never corrupting). Re-runnable work (collect, process)
+    simply redoes them. `durable=True` commits with synchronous=FULL, for a row whose loss would
+    break a promise: the delivery ledger's "sending" claim made before an email goes out.
+    """
     try:
-        with engine.begin() as conn:
+        with engine.connect().execution_options(durable=durable) as conn, conn.begin():
             yield conn
     except OperationalError as exc:
         if is_storage_full(exc):

@@ -198,3 +198,20 @@ def test_t31_kills_then_recovery_converge(tmp_path: Path) -> None:
     assert counts == {"articles": (FEEDS + 1) * ITEMS, "processed": (FEEDS + 1) * ITEMS}
     urls = _urls(path)
     assert len(urls) == len(set(urls)) and set(urls) == site.expected_urls()
+
+
+@pytest.mark.timeout(60)
+def test_t31_durable_writes_fsync_each_commit(sqlite_url: str) -> None:
+    """Power loss (documented, not simulated): WAL with synchronous=NORMAL can lose the last
+    commits, FULL cannot. Ordinary writes run NORMAL; `durable=True` (the delivery ledger's
+    claim before SMTP) runs FULL, and the setting does not leak to the next transaction."""
+    from sqlalchemy import text
+
+    from storage.db import get_engine, write
+
+    engine = get_engine(sqlite_url)
+    seen = []
+    for durable in (True, False, True):
+        with write(engine, durable=durable) as conn:
+            seen.append(conn.execute(text("PRAGMA synchronous")).scalar())
+    assert seen == [2, 1, 2]  # FULL, NORMAL, FULL
