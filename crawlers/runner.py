@@ -1,16 +1,16 @@
 """`python -m crawlers.runner NAME [NAME ...]`: crawl several sources in one Scrapy process.
 
 Starting Python, Scrapy, Twisted and trafilatura costs more than a second of CPU, so a pass over
-200 sources as 200 `scrapy crawl` processes spends minutes starting up. `collect` instead gives
-each host's sources to one process: the host's politeness limits (per-domain concurrency,
-AutoThrottle) then hold across all of its sources, and start-up is paid once per batch. Each
-source is still its own spider with its own pipeline, health and fetch-log line; at most
-`MAX_RUNNING` spiders run at once, so a batch's wall time is bounded by its size.
+200 sources as 200 `scrapy crawl` processes spends minutes starting up. `collect` instead packs
+sources into a few processes, with every source of one host in the same process. Each source is
+still its own spider with its own pipeline, health and fetch-log line. Scrapy's per-domain limits
+live in each spider's own downloader, so two spiders on one host would each take the full
+allowance: here at most one spider per host runs at a time (and `MAX_RUNNING` in all), which keeps
+CONCURRENT_REQUESTS_PER_DOMAIN a per-host limit across the whole pass.
 """
 from __future__ import annotations
 
 import sys
-from collections import deque
 from typing import Any
 
 #: Spiders crawling at the same time inside one process.
@@ -19,10 +19,16 @@ MAX_RUNNING = 8
 SPIDERS = {"rss": "rss", "sitemap": "sitemap", "site": "site", "ocds": "ocds"}
 
 
+def host_of(url: str) -> str:
+    """Scrapy's download-slot key: the host name, without port (so ports of one host share it)."""
+    from urllib.parse import urlsplit
+
+    return (urlsplit(url).hostname or "").lower()
+
+
 def main(names: list[str]) -> int:
     from scrapy.crawler import CrawlerProcess
     from scrapy.utils.project import get_project_settings
-    from twisted.internet import defer
 
     from pipelines.settings import Settings
     from storage import sources as store
@@ -32,25 +38,28 @@ def main(names: list[str]) -> int:
     with read(engine) as conn:
         registry = {n: store.get_source(conn, n) for n in names}
     process = CrawlerProcess(get_project_settings())
-    queue: deque[tuple[str, str]] = deque(
-        (n, SPIDERS[src["kind"]]) for n, src in registry.items() if src and src["kind"] in SPIDERS)
+    pending: list[tuple[str, str, str]] = [(n, SPIDERS[src["kind"]], host_of(src["url"]))
+                                           for n, src in registry.items() if src and src["kind"] in SPIDERS]
+    busy: set[str] = set()  # hosts with a spider running
 
-    def start_next(_: Any = None) -> Any:
-        if not queue:
-            return None
-        name, spider = queue.popleft()
-        d = process.crawl(spider, source=name)
-        # A spider that fails to start must not stop the rest of the batch.
-        d.addErrback(lambda f: sys.stderr.write(f"{name}: crawl failed: {f.getErrorMessage()}\n"))
-        d.addBoth(start_next)
-        return d
+    def start_more(_: Any = None) -> Any:
+        """Start spiders while there is room, skipping sources whose host is busy."""
+        while len(busy) < MAX_RUNNING:
+            pick = next((i for i, (_, _, host) in enumerate(pending) if host not in busy), None)
+            if pick is None:
+                return None
+            name, spider, host = pending.pop(pick)
+            busy.add(host)
+            d = process.crawl(spider, source=name)
+            # A spider that fails to start must not stop the rest of the batch.
+            d.addErrback(lambda f, name=name: sys.stderr.write(f"{name}: crawl failed: {f.getErrorMessage()}\n"))
+            d.addBoth(lambda _, host=host: busy.discard(host))
+            d.addBoth(start_more)
+        return None
 
-    for _ in range(min(MAX_RUNNING, len(queue))):
-        start_next()
+    start_more()
     if process.crawlers:
         process.start()
-    else:
-        defer.succeed(None)
     return 0
 
 

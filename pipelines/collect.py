@@ -18,7 +18,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
 
@@ -88,11 +87,13 @@ def run_crawl(settings: Settings, source: dict[str, Any], dry_run: bool = False)
                 capture_stdout=dry_run)
 
 
-def run_batch_crawl(settings: Settings, names: list[str]) -> tuple[int | None, str]:
-    """Several sources in one process; the deadline grows with the number of spider waves."""
+def run_batch_crawl(settings: Settings, names: list[str], hosts: list[str] | None = None) -> tuple[int | None, str]:
+    """Several sources in one process; the deadline grows with the number of spider waves (at most
+    MAX_RUNNING spiders at once, and one per host, so a host's sources run one after another)."""
     from crawlers.runner import MAX_RUNNING
 
-    waves = math.ceil(len(names) / MAX_RUNNING)
+    per_host = max((hosts or names).count(h) for h in set(hosts or names)) if names else 1
+    waves = max(math.ceil(len(names) / MAX_RUNNING), per_host)
     return _run([sys.executable, "-m", "crawlers.runner", *names], settings, settings.crawl_timeout_s * waves,
                 capture_stdout=False)
 
@@ -170,13 +171,25 @@ def collect_one(settings: Settings, source: dict[str, Any]) -> CrawlResult:
 
 
 def host_batches(chosen: list[dict[str, Any]], limit: int = MAX_BATCH) -> list[list[dict[str, Any]]]:
-    """Sources grouped by host (one politeness unit), in batches of at most `limit`."""
+    """Sources packed into batches of about `limit`, each host's sources whole in one batch.
+
+    A host never spans two processes, so its politeness limits hold across the pass (the runner
+    runs one spider per host at a time); a host with more than `limit` sources gets a batch alone.
+    """
+    from crawlers.runner import host_of
+
     by_host: dict[str, list[dict[str, Any]]] = {}
     for src in chosen:
-        by_host.setdefault((urlsplit(src["url"]).hostname or "").lower(), []).append(src)
+        by_host.setdefault(host_of(src["url"]), []).append(src)
     out: list[list[dict[str, Any]]] = []
-    for group in by_host.values():
-        out += [group[i:i + limit] for i in range(0, len(group), limit)]
+    current: list[dict[str, Any]] = []
+    for group in sorted(by_host.values(), key=len, reverse=True):
+        if current and len(current) + len(group) > limit:
+            out.append(current)
+            current = []
+        current = current + group
+    if current:
+        out.append(current)
     return out
 
 
@@ -198,7 +211,9 @@ def collect_batch(settings: Settings, batch: list[dict[str, Any]]) -> list[Crawl
             todo.append(src)
     if todo:
         marker = _log_marker(engine)
-        code, message = run_batch_crawl(settings, [s["name"] for s in todo])
+        from crawlers.runner import host_of
+
+        code, message = run_batch_crawl(settings, [s["name"] for s in todo], [host_of(s["url"]) for s in todo])
         missing = []
         for src in todo:
             got = _result(engine, src, marker, code, message)

@@ -132,8 +132,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server API
         site = self.server.site
         # In flight per source (its path prefix) and per host (the Host header: Scrapy's slot key).
-        keys = ("source:" + (self.path.split("/")[2] if self.path.count("/") >= 3 else "-"),
-                "host:" + (self.headers.get("Host") or "").rsplit(":", 1)[0])
+        # Faulty handlers hold their connection long after the client gave up (that is the fault),
+        # so they would count as "in flight" when the crawler has none open: the host figure counts
+        # good paths only.
+        keys: tuple[str, ...] = ("source:" + (self.path.split("/")[2] if self.path.count("/") >= 3 else "-"),)
+        if not self.path.startswith("/bad/"):
+            keys += ("host:" + (self.headers.get("Host") or "").rsplit(":", 1)[0],)
         site.enter(keys, self.path)
         try:
             site.route(self, self.path)

@@ -80,7 +80,7 @@ def test_a_batch_that_dies_has_its_sources_crawled_one_by_one(
     names = _import(settings, tmp_path, httpserver, feeds=3)
     calls: list[list[str]] = []
 
-    def dying_batch(settings: Settings, batch: list[str]) -> tuple[int | None, str]:
+    def dying_batch(settings: Settings, batch: list[str], hosts: list[str] | None = None) -> tuple[int | None, str]:
         calls.append(batch)
         return -9, ""  # as if the OOM killer took the whole batch before any spider reported
 
@@ -92,11 +92,14 @@ def test_a_batch_that_dies_has_its_sources_crawled_one_by_one(
     assert {r["source"] for r in export_records(settings)} == set(names)
 
 
-def test_sources_are_batched_by_host() -> None:
+def test_a_host_is_never_split_and_small_hosts_share_a_batch() -> None:
     srcs: list[dict[str, Any]] = [{"name": f"a{i}", "url": f"http://a.example/{i}"} for i in range(5)]
-    srcs += [{"name": "b", "url": "https://B.example/feed"}, {"name": "a-www", "url": "http://a.example:8080/x"}]
+    srcs += [{"name": "a-port", "url": "http://A.example:8080/x"}]  # same host: Scrapy's slot ignores ports
+    srcs += [{"name": f"h{i}", "url": f"https://host{i}.example/feed"} for i in range(6)]
     batches = collect.host_batches(srcs, limit=4)
-    assert sorted(len(b) for b in batches) == [1, 2, 4]
     assert {s["name"] for b in batches for s in b} == {s["name"] for s in srcs}
-    for b in batches:
-        assert len({s["url"].split("/")[2].split(":")[0].lower() for s in b}) == 1
+    hosts_in = [{s["url"].split("/")[2].split(":")[0].lower() for s in b} for b in batches]
+    assert any(b == {"a.example"} for b in hosts_in) and sum("a.example" in b for b in hosts_in) == 1
+    a_batch = next(b for b in batches if b[0]["url"].startswith("http://a."))
+    assert len(a_batch) == 6  # larger than the limit, but a host is one politeness unit
+    assert sorted(len(b) for b in batches if b is not a_batch) == [2, 4]  # six one-source hosts, packed

@@ -62,8 +62,5 @@ def test_t34_per_source_concurrency_within_setting(load: LoadReport) -> None:
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.xfail(reason="collect batches a host's sources into one process with up to 8 spiders, each with its "
-                          "own downloader slot, and runs a host's batches in parallel: CONCURRENT_REQUESTS_PER_DOMAIN "
-                          "holds per spider, not per host (reported to the lead, issue 7)", strict=False)
 def test_t34_per_host_concurrency_within_setting(load: LoadReport) -> None:
     assert load.peak_per_host <= load.per_domain_setting, load.lines()
