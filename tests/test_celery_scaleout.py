@@ -78,7 +78,7 @@ def databases() -> Any:
             drop_database(PG_URL, name)
 
 
-@pytest.mark.timeout(420)
+@pytest.mark.timeout(480)
 def test_two_celery_workers_collect_and_process_like_a_single_machine(
         newsroom: Any, tmp_path: Path, databases: dict[str, str]) -> None:
     sources_yaml = str(newsroom.write_sources_yaml(tmp_path / "sources.yaml"))
@@ -108,8 +108,13 @@ def test_two_celery_workers_collect_and_process_like_a_single_machine(
         cluster.trigger(COLLECT, run_id)
         for dag_id in (COLLECT, PROCESS):
             cluster.unpause(dag_id)
-        wait_for(lambda: settled(cluster, run_id), 200, "collection and the Asset-triggered processing",
-                 interval=2, alive=cluster.check_alive)
+        try:
+            wait_for(lambda: settled(cluster, run_id), 300, "collection and the Asset-triggered processing",
+                     interval=2, alive=cluster.check_alive)
+        except TimeoutError as exc:
+            raise AssertionError(f"{exc}: runs {cluster.dag_runs(COLLECT) + cluster.dag_runs(PROCESS)}, events "
+                                 f"{cluster.query('SELECT * FROM asset_event')}, pending "
+                                 f"{cluster.query('SELECT * FROM asset_dag_run_queue')}") from exc
         tis = cluster.query("SELECT dag_id, task_id, rendered_map_index, state, hostname FROM task_instance "
                             "WHERE dag_id IN ('scrutineer_collect', 'scrutineer_process')")
     finally:
