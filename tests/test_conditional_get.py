@@ -4,6 +4,7 @@ sitemap says the entry changed since we read it, and a changed text becomes a ne
 """
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -107,6 +108,13 @@ def test_same_etag_same_body_is_not_modified_same_etag_new_body_is_read(site: Si
     assert len(_records(settings)) == 3
 
 
+def _after_our_fetch() -> str:
+    """An "updated" stamp (whole seconds, as feeds give it) later than the fetch that just ended and
+    not in the future: a fast collect can finish within the same second as its fetch."""
+    time.sleep(1.5)
+    return (datetime.now(timezone.utc) - timedelta(seconds=0.5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def test_entry_updated_after_our_fetch_is_read_again_as_a_new_version(site: Site, sqlite_url: str) -> None:
     settings = Settings(db=sqlite_url)
     sources.add(settings, {"name": "feed", "kind": "rss", "url": site.server.url_for("/atom.xml")})
@@ -114,7 +122,7 @@ def test_entry_updated_after_our_fetch_is_read_again_as_a_new_version(site: Site
     before = _records(settings)
     # The publisher corrects /a and says so in the feed; /b is untouched.
     site.pages["/a"] = _page("Pilot flags officers", SECOND)
-    site.updated["/a"] = (datetime.now(timezone.utc) - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    site.updated["/a"] = _after_our_fetch()
     result = collect.run(settings)[0]
     assert result.status == "ok" and result.new == 0 and result.updated == 1, result
     assert hits(site.server, "/a") == 2 and hits(site.server, "/b") == 1
@@ -139,7 +147,7 @@ def test_sitemap_validators_and_lastmod_refetch(site: Site, sqlite_url: str) -> 
     unchanged = collect.run(settings)[0]
     assert unchanged.status == "ok" and "not modified (304)" in (unchanged.message or "")
     site.pages["/b"] = _page("Tender reopened", SECOND)
-    site.updated["/b"] = (datetime.now(timezone.utc) - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    site.updated["/b"] = _after_our_fetch()
     changed = collect.run(settings)[0]
     assert changed.status == "ok" and changed.updated == 1 and changed.new == 0, changed
     assert hits(site.server, "/b") == 2 and hits(site.server, "/a") == 1
