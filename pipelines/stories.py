@@ -135,7 +135,7 @@ def assign(rows: list[dict[str, Any]], pending_ids: set[str]) -> dict[str, str]:
                 score = cosine(vec, centroid)
                 if score >= best_score:
                     best, best_score = cand, score
-            sid = best or story_id(rid)
+            sid = best or story_id(first[rid]["id"])  # named after the first-published copy, not the root
         centroid, last = centroids.get(sid, ({}, row["published_at"]))
         for w, x in vec.items():
             centroid[w] = centroid.get(w, 0.0) + x
