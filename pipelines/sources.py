@@ -89,6 +89,9 @@ def validate(raw: Any, label: str) -> dict[str, Any]:
     options: dict[str, Any] = {}
     for opt, kinds in KIND_OPTIONS.items():
         if opt in raw and kind not in kinds:
+            if opt in ("allow", "max_pages"):  # accepted (and unused) on every kind before `site`
+                raw = {k: v for k, v in raw.items() if k != opt}  # existed: old files keep importing
+                continue
             raise Invalid(label, opt, f"only for kind {' or '.join(kinds)}")
     if "max_depth" in raw:
         md = raw["max_depth"]

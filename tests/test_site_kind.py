@@ -139,7 +139,7 @@ def test_site_options_validated(sqlite_url: str, capsys: pytest.CaptureFixture[s
     argv = ["sources", "add", "--db", sqlite_url, "--name", "x", "--kind", "rss", "--url", "http://127.0.0.1/"]
     assert main(argv) == 0
     settings = Settings(db=sqlite_url)
-    for raw, field in [({"kind": "rss", "allow": ["/news/"]}, "allow"),
+    for raw, field in [({"kind": "rss", "max_depth": 2}, "max_depth"),
                        ({"kind": "site", "max_depth": 99}, "max_depth"),
                        ({"kind": "site", "allow": ["news"]}, "allow"),
                        ({"kind": "ocds", "max_pages": 500}, "max_pages")]:
@@ -148,3 +148,7 @@ def test_site_options_validated(sqlite_url: str, capsys: pytest.CaptureFixture[s
     sources.add(settings, {"name": "good", "kind": "site", "url": "http://127.0.0.1/", "allow": ["/news/"],
                            "max_pages": 10, "max_depth": 2})
     assert sources.get(settings, "good")["options"] == {"allow": ["/news/"], "max_pages": 10, "max_depth": 2}
+    # `allow` and `max_pages` were accepted on every kind before `site` existed: old files still import.
+    sources.add(settings, {"name": "old-feed", "kind": "rss", "url": "http://127.0.0.1/f", "allow": ["/news/"],
+                           "max_pages": 5})
+    assert "allow" not in sources.get(settings, "old-feed")["options"]
