@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     download_maxsize: int = 10 * 1024 * 1024
     #: A host name that does not resolve within this many seconds fails that request.
     dns_timeout_s: float = 10.0
+    #: Derived artefacts that are safe to delete (the trained tone model); default data/cache.
+    cache_dir: Path | None = None
     #: Extra trusted CAs (PEM) for HTTPS, beside the system's: a private or test CA. Never "insecure".
     ca_bundle: str | None = None
     max_feed_items: int = 500
