@@ -64,12 +64,12 @@ def scrutineer_collect() -> None:
         """One source's pass; skipped if it was paused or removed since the run started."""
         from airflow.sdk.exceptions import AirflowSkipException
 
+        from pipelines.alerts import task_settings
         from pipelines.collect import collect_one
-        from pipelines.settings import Settings
         from storage.db import get_engine, read
         from storage.sources import get_source
 
-        settings = Settings()
+        settings = task_settings()
         with read(get_engine(settings.db)) as conn:
             source = get_source(conn, name)
         if source is None or source["status"] != "active":

@@ -39,7 +39,10 @@ def scrutineer_digest() -> None:
         # A manual run may have no logical date (Airflow 3): then the last complete week.
         week = (params or {}).get("week") or (weeks.week_of(data_interval_start + timedelta(hours=12))
                                                if data_interval_start else weeks.last_complete_week())
-        report = digest.run(Settings(), week=week, send=True)
+        from pipelines.alerts import fail_fast
+
+        with fail_fast():  # a bad SMTP setting fails now; a server that is down is retried
+            report = digest.run(Settings(), week=week, send=True)
         return {"digests": len(report.digests), "sent": sum(o.status == "sent" for o in report.outcomes)}
 
     send_digest()

@@ -39,7 +39,10 @@ def scrutineer_health() -> None:
         from pipelines.settings import Settings
 
         now = logical_date if logical_date is not None else datetime.now(timezone.utc)
-        report = stage.run(Settings(), now=now, send=True)
+        from pipelines.alerts import fail_fast
+
+        with fail_fast():
+            report = stage.run(Settings(), now=now, send=True)
         return {"active": report.active, "failing": len(report.failing), "silent": len(report.silent),
                 "low_volume": len(report.low_volume)}
 

@@ -33,23 +33,23 @@ def scrutineer_process() -> None:
     @task
     def dedupe() -> int:
         from pipelines import dedupe as stage
-        from pipelines.settings import Settings
+        from pipelines.alerts import task_settings
 
-        return stage.run(Settings())
+        return stage.run(task_settings())
 
     @task
     def enrich() -> int:
         from pipelines import enrich as stage
-        from pipelines.settings import Settings
+        from pipelines.alerts import task_settings
 
-        return stage.run(Settings())
+        return stage.run(task_settings())
 
     @task
     def stories() -> int:
         from pipelines import stories as stage
-        from pipelines.settings import Settings
+        from pipelines.alerts import task_settings
 
-        return stage.run(Settings())
+        return stage.run(task_settings())
 
     dedupe() >> enrich() >> stories()
 

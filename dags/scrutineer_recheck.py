@@ -28,9 +28,9 @@ def scrutineer_recheck() -> None:
     @task
     def recheck() -> int:
         from pipelines import recheck as stage
-        from pipelines.settings import Settings
+        from pipelines.alerts import task_settings
 
-        return stage.run(Settings())
+        return stage.run(task_settings())
 
     recheck()
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 from typing import Any
@@ -100,3 +102,26 @@ def task_failed(context: dict[str, Any]) -> None:
         log.info("failure alert sent to %d analyst(s)", len(to))
     except Exception:  # noqa: BLE001 - see docstring
         log.exception("could not send the failure alert")
+
+
+@contextmanager
+def fail_fast() -> Iterator[None]:
+    """Inside an Airflow task: a configuration error (a bad setting, an SMTP server without TLS or
+    with an untrusted certificate) fails the task at once with AirflowFailException, instead of
+    retries that cannot help; analysts still get their one alert. Outages stay retryable."""
+    from pydantic import ValidationError
+
+    from pipelines.errors import ConfigError
+
+    try:
+        yield
+    except (ConfigError, ValidationError) as exc:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(f"configuration error, not retried: {' '.join(str(exc).split())[:500]}") from exc
+
+
+def task_settings() -> Settings:
+    """Settings for a task body; invalid settings fail the task without retries (see fail_fast)."""
+    with fail_fast():
+        return Settings()

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from email.message import EmailMessage
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from pipelines.errors import UserError
+from pipelines.errors import ConfigError, UserError
 from storage import people
 from storage.db import Engine, write
 
@@ -40,7 +40,7 @@ class SmtpConfig:
 def parse_smtp_url(url: str) -> SmtpConfig:
     parts = urlsplit(url)
     if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-        raise UserError(f"SCRUTINEER_SMTP_URL must be smtp://host:port or smtps://host:port, got {parts.scheme!r}")
+        raise ConfigError(f"SCRUTINEER_SMTP_URL must be smtp://host:port or smtps://host:port, got {parts.scheme!r}")
     query = parse_qs(parts.query)
     starttls = query.get("starttls", ["0"])[0] in ("1", "true", "yes")
     tls = "implicit" if parts.scheme == "smtps" else ("starttls" if starttls else "none")
@@ -61,19 +61,19 @@ def connect(cfg: SmtpConfig) -> smtplib.SMTP:
         if cfg.tls == "starttls":
             if not smtp.has_extn("starttls"):
                 smtp.close()
-                raise UserError("SMTP server does not offer STARTTLS; refusing to send in clear")
+                raise ConfigError("SMTP server does not offer STARTTLS; refusing to send in clear")
             smtp.starttls(context=context)
             smtp.ehlo()  # RFC 3207 §4.2: forget what was learned before TLS
         if cfg.user:
             if cfg.tls == "none":
                 smtp.close()
-                raise UserError("refusing to send SMTP credentials without TLS (use smtps:// or ?starttls=1)")
+                raise ConfigError("refusing to send SMTP credentials without TLS (use smtps:// or ?starttls=1)")
             smtp.login(cfg.user, cfg.password or "")
         return smtp
     except UserError:
         raise
     except ssl.SSLError as exc:
-        raise UserError(f"SMTP TLS failed ({cfg.host}:{cfg.port}): {exc.reason or exc}") from exc
+        raise ConfigError(f"SMTP TLS failed ({cfg.host}:{cfg.port}): {exc.reason or exc}") from exc
     except (OSError, smtplib.SMTPException) as exc:
         raise UserError(f"cannot reach SMTP server {cfg.host}:{cfg.port}: {exc}") from exc
 

@@ -32,8 +32,11 @@ dag = bag.get_dag("scrutineer_health")
 for t in dag.tasks:
     t.retry_delay = timedelta(0)  # the real DAG waits 10 minutes between tries
 out = {}
-for case, db in (("always_fails", sys.argv[2]), ("fails_once", sys.argv[3])):
+for case, db, smtp in (("always_fails", sys.argv[2], None), ("fails_once", sys.argv[3], None),
+                       ("bad_config", sys.argv[3], sys.argv[4])):
     os.environ["SCRUTINEER_DB"] = db
+    if smtp:
+        os.environ["SCRUTINEER_SMTP_URL"] = smtp
     run = dag.test()
     tis = run.get_task_instances()
     out[case] = {"state": str(run.state), "tries": [ti.try_number for ti in tis],
@@ -76,7 +79,9 @@ def test_one_alert_per_failure_and_none_for_a_retry_that_succeeds(tmp_path: Path
     broken_db = f"sqlite:///{tmp_path / 'a-file' / 'scrutineer.sqlite'}"  # can never be opened
     with RefuseFirstReport() as sink:
         env["SCRUTINEER_SMTP_URL"] = sink.url
-        proc = subprocess.run([sys.executable, "-c", PROBE, str(ROOT / "dags"), broken_db, good_db], env=env,
+        # Case 3's SMTP URL demands STARTTLS, which the sink does not offer: a configuration error.
+        proc = subprocess.run([sys.executable, "-c", PROBE, str(ROOT / "dags"), broken_db, good_db,
+                               sink.url + "?starttls=1"], env=env,
                               capture_output=True, text=True, timeout=100)
         messages = sink.parsed()
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
@@ -87,6 +92,8 @@ def test_one_alert_per_failure_and_none_for_a_retry_that_succeeds(tmp_path: Path
     assert result["always_fails"] == {"state": "failed", "tries": [3], "max_tries": [2]}
     # Case 2: the first try failed (451), the retry succeeded.
     assert result["fails_once"] == {"state": "success", "tries": [2], "max_tries": [2]}
+    # Case 3: a configuration error fails at once (AirflowFailException), retries left unused.
+    assert result["bad_config"] == {"state": "failed", "tries": [1], "max_tries": [2]}
 
     alerts = _alerts(messages)
     assert len(alerts) == 1, [m["Subject"] for m in messages]
@@ -97,3 +104,15 @@ def test_one_alert_per_failure_and_none_for_a_retry_that_succeeds(tmp_path: Path
     assert "failed after 3 tries" in body and "Error: " in body
     assert sink.by_recipient == {"ana@example.org": 2, "bo@example.org": 2}  # the alert + one report each
     assert sink.refused == 1 and len(_reports(messages)) == 1  # the 451 was the first try's failure
+
+
+def test_fail_fast_only_for_configuration_errors() -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from pipelines.alerts import fail_fast
+    from pipelines.errors import ConfigError, UserError
+
+    with pytest.raises(AirflowFailException, match="not retried"), fail_fast():
+        raise ConfigError("SMTP server does not offer STARTTLS")
+    with pytest.raises(UserError), fail_fast():  # an outage: left to Airflow's retries
+        raise UserError("cannot reach SMTP server")
