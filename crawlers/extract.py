@@ -64,22 +64,42 @@ def is_article_text(text: str) -> bool:
     return True
 
 
-def _meta_dates(tree: Any) -> list[str]:
-    found: list[str] = []
+def _ld_objects(tree: Any, limit: int = 50) -> list[dict[str, Any]]:
+    """The page's JSON-LD objects, top level and inside @graph, in document order (parsed once per
+    page and shared by every field that reads them)."""
+    out: list[dict[str, Any]] = []
     for node in tree.iterfind(".//script[@type='application/ld+json']"):
         try:
             data = json.loads(node.text or "")
         except (ValueError, RecursionError):
             continue
         stack = [data]
-        while stack and len(found) < 10:
-            item = stack.pop()
+        while stack and len(out) < limit:
+            item = stack.pop(0)
             if isinstance(item, list):
-                stack.extend(item)
+                stack[:0] = item
             elif isinstance(item, dict):
-                if isinstance(item.get("datePublished"), str):
-                    found.append(item["datePublished"])
-                stack.extend(v for k, v in item.items() if k == "@graph")
+                out.append(item)
+                graph = item.get("@graph")
+                if graph is not None:
+                    stack.insert(0, graph)
+    return out
+
+
+def _ld_values(objects: list[dict[str, Any]], key: str) -> list[str]:
+    """String values of `key` (or the first string of a list value) across the JSON-LD objects."""
+    found: list[str] = []
+    for item in objects:
+        value = item.get(key)
+        if isinstance(value, list):
+            value = next((v for v in value if isinstance(v, str)), None)
+        if isinstance(value, str) and value.strip():
+            found.append(value)
+    return found
+
+
+def _meta_dates(tree: Any, objects: list[dict[str, Any]]) -> list[str]:
+    found = _ld_values(objects, "datePublished")[:10]
     for meta in tree.iterfind(".//meta"):
         key = (meta.get("property") or meta.get("name") or meta.get("itemprop") or "").lower()
         if key in (m.lower() for m in _DATE_METAS) and meta.get("content"):
@@ -95,29 +115,6 @@ _MODIFIED_METAS = ("article:modified_time", "og:updated_time", "datemodified", "
 _SECTION_METAS = ("article:section", "articlesection", "section", "parsely-section")
 
 
-def _ld_values(tree: Any, key: str) -> list[str]:
-    """String values of `key` in the page's JSON-LD objects (top level and @graph)."""
-    found: list[str] = []
-    for node in tree.iterfind(".//script[@type='application/ld+json']"):
-        try:
-            data = json.loads(node.text or "")
-        except (ValueError, RecursionError):
-            continue
-        stack = [data]
-        while stack and len(found) < 5:
-            item = stack.pop()
-            if isinstance(item, list):
-                stack.extend(item)
-            elif isinstance(item, dict):
-                value = item.get(key)
-                if isinstance(value, list):
-                    value = next((v for v in value if isinstance(v, str)), None)
-                if isinstance(value, str) and value.strip():
-                    found.append(value)
-                stack.extend(v for k, v in item.items() if k == "@graph")
-    return found
-
-
 def _metas(tree: Any, keys: tuple[str, ...]) -> list[str]:
     out = []
     for meta in tree.iterfind(".//meta"):
@@ -127,13 +124,13 @@ def _metas(tree: Any, keys: tuple[str, ...]) -> list[str]:
     return out
 
 
-def _modified(tree: Any) -> datetime | None:
-    return next((d for d in map(parse_date, _ld_values(tree, "dateModified") + _metas(tree, _MODIFIED_METAS)) if d),
-                None)
+def _modified(tree: Any, objects: list[dict[str, Any]]) -> datetime | None:
+    candidates = _ld_values(objects, "dateModified") + _metas(tree, _MODIFIED_METAS)
+    return next((d for d in map(parse_date, candidates) if d), None)
 
 
-def _section(tree: Any) -> str | None:
-    for value in _ld_values(tree, "articleSection") + _metas(tree, _SECTION_METAS):
+def _section(tree: Any, objects: list[dict[str, Any]]) -> str | None:
+    for value in _ld_values(objects, "articleSection") + _metas(tree, _SECTION_METAS):
         text = normalise_text(value).replace("\n", " ")[:100]
         if text:
             return text
@@ -160,27 +157,16 @@ def guess_language(text: str, declared: str | None) -> str | None:
     return None
 
 
-def _authors(tree: Any) -> list[str]:
+def _authors(tree: Any, objects: list[dict[str, Any]]) -> list[str]:
     """Bylines from JSON-LD `author`, then `<meta name=author>`, then rel=author links."""
     names: list[str] = []
-    for node in tree.iterfind(".//script[@type='application/ld+json']"):
-        try:
-            data = json.loads(node.text or "")
-        except (ValueError, RecursionError):
-            continue
-        stack = [data]
-        while stack and len(names) < 10:
-            item = stack.pop()
-            if isinstance(item, list):
-                stack.extend(item)
-            elif isinstance(item, dict):
-                author = item.get("author")
-                for a in author if isinstance(author, list) else [author]:
-                    if isinstance(a, dict) and isinstance(a.get("name"), str):
-                        names.append(a["name"])
-                    elif isinstance(a, str):
-                        names.append(a)
-                stack.extend(v for k, v in item.items() if k == "@graph")
+    for item in objects:
+        author = item.get("author")
+        for a in author if isinstance(author, list) else [author]:
+            if isinstance(a, dict) and isinstance(a.get("name"), str):
+                names.append(a["name"])
+            elif isinstance(a, str):
+                names.append(a)
     if not names:
         for meta in tree.iterfind(".//meta[@name]"):
             key = meta.get("name", "").lower()
@@ -236,12 +222,13 @@ def extract_article(url: str, html: str | bytes, content_type: str | None = None
             tree = None
     if tree is not None:
         canonical = _canonical(tree, url)
-        published = next((d for d in map(parse_date, _meta_dates(tree)) if d), None)
+        objects = _ld_objects(tree)
+        published = next((d for d in map(parse_date, _meta_dates(tree, objects)) if d), None)
         declared_lang = tree.get("lang")
         title = _title(tree)
-        authors = _authors(tree)
-        modified = _modified(tree)
-        section = _section(tree)
+        authors = _authors(tree, objects)
+        modified = _modified(tree, objects)
+        section = _section(tree, objects)
         if published is None:
             try:
                 found = find_date(tree, url=url, extensive_search=False, original_date=True,
