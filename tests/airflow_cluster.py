@@ -19,7 +19,8 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -112,6 +113,23 @@ def drop_database(admin_url: str, name: str) -> None:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
         engine.dispose()
+
+
+@contextmanager
+def cluster_databases(pg_url: str, redis_url: str, redis_db: int, prefix: str) -> Iterator[dict[str, str]]:
+    """Fresh PostgreSQL databases (Airflow metadata, Scrutineer data) and a flushed broker
+    database, all removed afterwards, whatever happened."""
+    tag = uuid.uuid4().hex[:10]
+    names = {"airflow": f"airflow_{prefix}_{tag}", "data": f"scrutineer_{prefix}_{tag}"}
+    urls = {k: create_database(pg_url, v) for k, v in names.items()}
+    broker = redis_db_url(redis_url, redis_db)
+    flush_redis(broker)
+    try:
+        yield {**urls, "broker": broker}
+    finally:
+        flush_redis(broker)
+        for name in names.values():
+            drop_database(pg_url, name)
 
 
 def redis_db_url(base: str, db: int) -> str:

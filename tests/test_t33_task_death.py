@@ -31,13 +31,10 @@ from airflow_cluster import (
     Cluster,
     celery_provider_problem,
     cli,
-    create_database,
+    cluster_databases,
     differences,
-    drop_database,
     duplicate_groups,
     exported,
-    flush_redis,
-    redis_db_url,
     wait_for,
 )
 
@@ -165,17 +162,8 @@ def all_runs_done(cluster: Cluster, dag_ids: tuple[str, ...], run_id: str) -> bo
 @pytest.fixture
 def databases() -> Any:
     assert PG_URL and REDIS_URL
-    tag = uuid.uuid4().hex[:10]
-    names = {"airflow": f"airflow_t33_{tag}", "data": f"scrutineer_t33_{tag}"}
-    urls = {k: create_database(PG_URL, v) for k, v in names.items()}
-    broker = redis_db_url(REDIS_URL, REDIS_DB)
-    flush_redis(broker)
-    try:
-        yield {**urls, "broker": broker}
-    finally:
-        flush_redis(broker)
-        for name in names.values():
-            drop_database(PG_URL, name)
+    with cluster_databases(PG_URL, REDIS_URL, REDIS_DB, "t33") as dbs:
+        yield dbs
 
 
 @pytest.mark.timeout(900)
