@@ -3,10 +3,13 @@
 Starting Python, Scrapy, Twisted and trafilatura costs more than a second of CPU, so a pass over
 200 sources as 200 `scrapy crawl` processes spends minutes starting up. `collect` instead packs
 sources into a few processes, with every source of one host in the same process. Each source is
-still its own spider with its own pipeline, health and fetch-log line. Scrapy's per-domain limits
-live in each spider's own downloader, so two spiders on one host would each take the full
-allowance: here at most one spider per host runs at a time (and `MAX_RUNNING` in all), which keeps
-CONCURRENT_REQUESTS_PER_DOMAIN a per-host limit across the whole pass.
+still its own spider with its own pipeline, health and fetch-log line.
+
+Scrapy keeps its per-domain limit in each spider's own downloader, so two spiders on one host
+would each take the full allowance. Here a host's allowance (CONCURRENT_REQUESTS_PER_DOMAIN) is
+shared out: a host with one source gets it whole; a host with several runs up to that many of
+them at once, each with an equal share (at least one request), so the host never sees more than
+its limit, and one hung source does not hold up the host's others.
 """
 from __future__ import annotations
 
@@ -40,20 +43,27 @@ def main(names: list[str]) -> int:
     process = CrawlerProcess(get_project_settings())
     pending: list[tuple[str, str, str]] = [(n, SPIDERS[src["kind"]], host_of(src["url"]))
                                            for n, src in registry.items() if src and src["kind"] in SPIDERS]
-    busy: set[str] = set()  # hosts with a spider running
+    per_host_limit = process.settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN") or 1
+    sources_of = {host: sum(h == host for _, _, h in pending) for _, _, host in pending}
+    # Spiders a host may run at once, and the requests each of them may have in flight there.
+    lanes = {host: min(n, per_host_limit) for host, n in sources_of.items()}
+    share = {host: max(1, per_host_limit // k) for host, k in lanes.items()}
+    running: dict[str, int] = {}
 
     def start_more(_: Any = None) -> Any:
-        """Start spiders while there is room, skipping sources whose host is busy."""
-        while len(busy) < MAX_RUNNING:
-            pick = next((i for i, (_, _, host) in enumerate(pending) if host not in busy), None)
+        """Start spiders while there is room, skipping sources whose host has no free lane."""
+        while sum(running.values()) < MAX_RUNNING:
+            pick = next((i for i, (_, _, host) in enumerate(pending) if running.get(host, 0) < lanes[host]), None)
             if pick is None:
                 return None
             name, spider, host = pending.pop(pick)
-            busy.add(host)
-            d = process.crawl(spider, source=name)
+            running[host] = running.get(host, 0) + 1
+            crawler = process.create_crawler(spider)
+            crawler.settings.set("CONCURRENT_REQUESTS_PER_DOMAIN", share[host], priority="cmdline")
+            d = process.crawl(crawler, source=name)
             # A spider that fails to start must not stop the rest of the batch.
             d.addErrback(lambda f, name=name: sys.stderr.write(f"{name}: crawl failed: {f.getErrorMessage()}\n"))
-            d.addBoth(lambda _, host=host: busy.discard(host))
+            d.addBoth(lambda _, host=host: running.__setitem__(host, running[host] - 1))
             d.addBoth(start_more)
         return None
 

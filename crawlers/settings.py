@@ -15,7 +15,10 @@ USER_AGENT = _s.user_agent
 ROBOTSTXT_OBEY = True
 
 # Only http and https: Scrapy enables file, s3, ftp and data handlers by default.
-DOWNLOAD_HANDLERS = {"file": None, "s3": None, "ftp": None, "data": None}
+# http/https go through a handler that sends nothing to a host inside its Retry-After wait.
+DOWNLOAD_HANDLERS = {"file": None, "s3": None, "ftp": None, "data": None,
+                     "http": "crawlers.politeness.RestingHTTPHandler",
+                     "https": "crawlers.politeness.RestingHTTPHandler"}
 TWISTED_DNS_RESOLVER = "crawlers.guard.GuardedResolver"
 # Verify every certificate (Scrapy's default factory accepts any): system CAs plus
 # SCRUTINEER_CA_BUNDLE, TLS 1.2 or newer, no insecure fallback (crawlers/tls.py).

@@ -89,10 +89,12 @@ def run_crawl(settings: Settings, source: dict[str, Any], dry_run: bool = False)
 
 def run_batch_crawl(settings: Settings, names: list[str], hosts: list[str] | None = None) -> tuple[int | None, str]:
     """Several sources in one process; the deadline grows with the number of spider waves (at most
-    MAX_RUNNING spiders at once, and one per host, so a host's sources run one after another)."""
+    MAX_RUNNING spiders at once, and per host at most its per-domain limit: crawlers/runner.py)."""
     from crawlers.runner import MAX_RUNNING
+    from crawlers.settings import CONCURRENT_REQUESTS_PER_DOMAIN as lanes
 
-    per_host = max((hosts or names).count(h) for h in set(hosts or names)) if names else 1
+    keys = hosts or names
+    per_host = max(math.ceil(keys.count(h) / lanes) for h in set(keys)) if names else 1
     waves = max(math.ceil(len(names) / MAX_RUNNING), per_host)
     return _run([sys.executable, "-m", "crawlers.runner", *names], settings, settings.crawl_timeout_s * waves,
                 capture_stdout=False)

@@ -136,3 +136,35 @@ def test_304_is_ok_with_no_new_items_and_requests_carry_validators(httpserver: H
     listing = sources.listing(settings)[0]
     assert listing["last_error"] is None
     assert feed_hits(httpserver) == 2
+
+
+def test_an_entry_page_answering_429_rests_the_host_for_the_pass(httpserver: HTTPServer, sqlite_url: str) -> None:
+    """The first page to answer 429 + Retry-After stops the rest of the pass's requests to that host
+    (those already in flight finish); every entry is still stored from its feed summary, and the next
+    collect is deferred."""
+    settings = Settings(db=sqlite_url)
+    hits: list[str] = []
+    items = "".join(f"<item><title>Story {n}</title><link>{httpserver.url_for(f'/p/{n}')}</link>"
+                    f"<description>Summary {n} of the council story.</description></item>" for n in range(20))
+
+    def handler(request: Request) -> Response:
+        hits.append(request.path)
+        if request.path == "/robots.txt":
+            return Response("", status=404)
+        if request.path == "/feed.xml":
+            return Response(f"<?xml version='1.0'?><rss version='2.0'><channel><title>F</title>{items}"
+                            "</channel></rss>", content_type="application/rss+xml")
+        return Response("slow down", status=429, headers={"Retry-After": "300"})
+
+    httpserver.expect_request("").respond_with_handler(handler)
+    sources.add(settings, {"name": "busy", "kind": "rss", "url": httpserver.url_for("/feed.xml")})
+    result = collect.run(settings)[0]
+    pages = [p for p in hits if p.startswith("/p/")]
+    assert 1 <= len(pages) <= 6, pages  # the first 429 plus what was already in flight, not 20
+    assert result.status == "warning" and "Retry-After" in (result.message or "")
+    assert sources.get(settings, "busy")["retry_after_until"] > datetime.now(timezone.utc) + timedelta(seconds=250)
+    from conftest import export_records
+
+    assert len(export_records(settings)) == 20  # every entry kept from the feed's own text
+    again = collect.run(settings)[0]
+    assert again.status == "deferred" and len(hits) == len(pages) + 2
