@@ -1,14 +1,22 @@
 """`scrutineer demo`: the whole job offline, against the bundled demo newsroom.
 
-Serves the newsroom and an SMTP sink on free loopback ports, then runs the same functions the
-CLI and the DAGs run: import sources and subscribers, collect, process, digest --send.
+Serves the newsroom, a procurement portal (an OCDS release package in Find a Tender's shape) and
+an SMTP sink on free loopback ports, then runs the same functions the CLI and the DAGs run:
+import sources and subscribers, collect, process, digest --send.
 """
 from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from pipelines import collect, digest, process, sources, subscribers
 from pipelines.newsroom import Newsroom
@@ -23,6 +31,39 @@ DEMO_SUBSCRIBERS = (
 )
 
 
+TENDERS = Path(__file__).with_name("newsroom") / "tenders.json"
+
+
+@contextmanager
+def tender_portal() -> Iterator[str]:
+    """The demo's procurement portal on a loopback port: its base URL while the block runs."""
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            return
+
+        def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+            if self.path.split("?")[0] == "/ocds/releases.json":
+                body, status, ctype = TENDERS.read_text(encoding="utf-8").replace("{base}", base).encode(), 200, \
+                    "application/json"
+            else:
+                body, status, ctype = b"not found", 404, "text/plain"
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield base
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def run(out: Path, db: str | None = None) -> dict[str, int]:
     started = time.monotonic()
     if out.exists():
@@ -31,10 +72,14 @@ def run(out: Path, db: str | None = None) -> dict[str, int]:
     db = db or f"sqlite:///{out / 'scrutineer.sqlite'}"
     # Every demo server is on loopback: allow exactly that address, nothing else private.
     os.environ["SCRUTINEER_ALLOW_PRIVATE_NETWORKS"] = "127.0.0.1/32"
-    with Newsroom() as newsroom, SmtpSink() as sink:
+    with Newsroom() as newsroom, SmtpSink() as sink, tender_portal() as portal:
         settings = Settings(db=db, smtp_url=sink.url, allow_private_networks="127.0.0.1/32")
         print(f"demo newsroom: {', '.join(f'{k} {v}' for k, v in newsroom.outlets.items())}")
         sources_file = newsroom.write_sources_yaml(out / "sources.yaml")
+        listing = yaml.safe_load(sources_file.read_text(encoding="utf-8"))
+        listing["sources"].append({"name": "tenders-ocds", "kind": "ocds", "url": f"{portal}/ocds/releases.json",
+                                   "schedule": "@daily", "tags": ["demo", "procurement"]})
+        sources_file.write_text(yaml.safe_dump(listing, sort_keys=False), encoding="utf-8")
         imported, refused = sources.import_file(settings, sources_file)
         for email, profile, name in DEMO_SUBSCRIBERS:
             subscribers.add(settings, email, profile, name=name)
@@ -49,7 +94,8 @@ def run(out: Path, db: str | None = None) -> dict[str, int]:
             (outbox / f"{i:02d}-{rcpts[0].split('@')[0]}.eml").write_bytes(raw)
     summary = {
         "sources": len(imported), "refused": len(refused),
-        "articles_new": sum(r.new for r in results),
+        "articles_new": sum(r.new for r in results if r.source != "tenders-ocds"),
+        "notices_new": sum(r.new for r in results if r.source == "tenders-ocds"),
         "failed_sources": sum(r.status == "error" for r in results),
         "processed": counts["grouped"], "digests": len(report.digests), "sent": len(sink.messages),
     }

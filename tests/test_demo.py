@@ -27,3 +27,10 @@ def test_demo_leaves_a_digest_per_subscriber(tmp_path: Path, truth: dict[str, An
         stories = [h.text_content().strip() for h in lxml.html.fromstring(html).iter("h3")]
         assert len(stories) >= 2, path.name
         assert not off_topic & set(stories)
+        text = msg.get_body(("plain",)).get_content()
+        # The demo's procurement portal: two policing notices kept, the council's road tender not.
+        if path.name.endswith("vendor.eml"):
+            assert "Notice (tender): Workforce standards data platform" in text
+            assert "Notice (award): Live facial recognition vans" in text
+            assert "resurfacing" not in text.lower()
+    assert "notices_new 2" in proc.stdout
