@@ -13,12 +13,15 @@ its limit, and one hung source does not hold up the host's others.
 """
 from __future__ import annotations
 
+import math
 import sys
+from collections import Counter
 from typing import Any
 
 #: Spiders crawling at the same time inside one process.
 MAX_RUNNING = 8
 
+#: Source kind → spider name (crawlers/spiders/); the kinds this version collects.
 SPIDERS = {"rss": "rss", "sitemap": "sitemap", "site": "site", "ocds": "ocds"}
 
 
@@ -27,6 +30,24 @@ def host_of(url: str) -> str:
     from urllib.parse import urlsplit
 
     return (urlsplit(url).hostname or "").lower()
+
+
+def lanes(hosts: list[str], per_host_limit: int) -> dict[str, tuple[int, int]]:
+    """Per host: (spiders it may run at once, requests each may have in flight there), so that
+    together they never exceed the host's per-domain limit."""
+    out = {}
+    for host, n in Counter(hosts).items():
+        k = min(n, per_host_limit)
+        out[host] = (k, max(1, per_host_limit // k))
+    return out
+
+
+def waves(hosts: list[str], per_host_limit: int) -> int:
+    """How many rounds of spiders a batch takes at most: its deadline is this many crawl timeouts."""
+    if not hosts:
+        return 1
+    per_host = max(math.ceil(n / lanes(hosts, per_host_limit)[h][0]) for h, n in Counter(hosts).items())
+    return max(math.ceil(len(hosts) / MAX_RUNNING), per_host)
 
 
 def main(names: list[str]) -> int:
@@ -43,23 +64,19 @@ def main(names: list[str]) -> int:
     process = CrawlerProcess(get_project_settings())
     pending: list[tuple[str, str, str]] = [(n, SPIDERS[src["kind"]], host_of(src["url"]))
                                            for n, src in registry.items() if src and src["kind"] in SPIDERS]
-    per_host_limit = process.settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN") or 1
-    sources_of = {host: sum(h == host for _, _, h in pending) for _, _, host in pending}
-    # Spiders a host may run at once, and the requests each of them may have in flight there.
-    lanes = {host: min(n, per_host_limit) for host, n in sources_of.items()}
-    share = {host: max(1, per_host_limit // k) for host, k in lanes.items()}
+    plan = lanes([host for _, _, host in pending], process.settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN") or 1)
     running: dict[str, int] = {}
 
     def start_more(_: Any = None) -> Any:
         """Start spiders while there is room, skipping sources whose host has no free lane."""
         while sum(running.values()) < MAX_RUNNING:
-            pick = next((i for i, (_, _, host) in enumerate(pending) if running.get(host, 0) < lanes[host]), None)
+            pick = next((i for i, (_, _, host) in enumerate(pending) if running.get(host, 0) < plan[host][0]), None)
             if pick is None:
                 return None
             name, spider, host = pending.pop(pick)
             running[host] = running.get(host, 0) + 1
             crawler = process.create_crawler(spider)
-            crawler.settings.set("CONCURRENT_REQUESTS_PER_DOMAIN", share[host], priority="cmdline")
+            crawler.settings.set("CONCURRENT_REQUESTS_PER_DOMAIN", plan[host][1], priority="cmdline")
             d = process.crawl(crawler, source=name)
             # A spider that fails to start must not stop the rest of the batch.
             d.addErrback(lambda f, name=name: sys.stderr.write(f"{name}: crawl failed: {f.getErrorMessage()}\n"))

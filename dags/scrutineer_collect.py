@@ -48,16 +48,12 @@ def scrutineer_collect() -> None:
     @task
     def due_sources() -> list[str]:
         """Names of the sources due now, longest-waiting first, at most MAX_PER_RUN."""
-        from datetime import datetime, timezone
-
         from pipelines.polling import due_sources as due
         from pipelines.settings import Settings
         from storage.db import get_engine, read
 
-        oldest = datetime.min.replace(tzinfo=timezone.utc)
         with read(get_engine(Settings().db)) as conn:
-            rows = sorted(due(conn), key=lambda s: s["next_poll_at"] or oldest)
-        return [s["name"] for s in rows[:MAX_PER_RUN]]
+            return [s["name"] for s in due(conn)[:MAX_PER_RUN]]
 
     @task(pool=CRAWL_POOL, map_index_template="{{ task.op_kwargs['name'] }}")
     def collect_source(name: str) -> dict[str, Any]:

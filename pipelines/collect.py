@@ -9,7 +9,6 @@ hostile source cannot cost the others their pass. An Airflow task crawls exactly
 """
 from __future__ import annotations
 
-import math
 import os
 import signal
 import subprocess
@@ -21,13 +20,14 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from crawlers.runner import SPIDERS, host_of, waves
 from pipelines.errors import UserError
 from pipelines.polling import after_pass, deferred_until
 from pipelines.settings import PROJECT_DIR, Settings
 from storage import sources as store
 from storage.db import FULL_MESSAGE, StorageFull, get_engine, is_storage_full, read, write
 
-SUPPORTED = {"rss": "rss", "sitemap": "sitemap", "site": "site", "ocds": "ocds"}
+SUPPORTED = SPIDERS  # source kind → spider name
 #: At most this many sources share one crawl process.
 MAX_BATCH = 40
 
@@ -88,15 +88,12 @@ def run_crawl(settings: Settings, source: dict[str, Any], dry_run: bool = False)
 
 
 def run_batch_crawl(settings: Settings, names: list[str], hosts: list[str] | None = None) -> tuple[int | None, str]:
-    """Several sources in one process; the deadline grows with the number of spider waves (at most
-    MAX_RUNNING spiders at once, and per host at most its per-domain limit: crawlers/runner.py)."""
-    from crawlers.runner import MAX_RUNNING
-    from crawlers.settings import CONCURRENT_REQUESTS_PER_DOMAIN as lanes
+    """Several sources in one process; the deadline grows with the number of spider waves the
+    runner needs (crawlers/runner.py: how many spiders run at once, in all and per host)."""
+    from crawlers.settings import CONCURRENT_REQUESTS_PER_DOMAIN
 
-    keys = hosts or names
-    per_host = max(math.ceil(keys.count(h) / lanes) for h in set(keys)) if names else 1
-    waves = max(math.ceil(len(names) / MAX_RUNNING), per_host)
-    return _run([sys.executable, "-m", "crawlers.runner", *names], settings, settings.crawl_timeout_s * waves,
+    rounds = waves(hosts or names, CONCURRENT_REQUESTS_PER_DOMAIN)
+    return _run([sys.executable, "-m", "crawlers.runner", *names], settings, settings.crawl_timeout_s * rounds,
                 capture_stdout=False)
 
 
@@ -178,8 +175,6 @@ def host_batches(chosen: list[dict[str, Any]], limit: int = MAX_BATCH) -> list[l
     A host never spans two processes, so its politeness limits hold across the pass (the runner
     runs one spider per host at a time); a host with more than `limit` sources gets a batch alone.
     """
-    from crawlers.runner import host_of
-
     by_host: dict[str, list[dict[str, Any]]] = {}
     for src in chosen:
         by_host.setdefault(host_of(src["url"]), []).append(src)
@@ -213,8 +208,6 @@ def collect_batch(settings: Settings, batch: list[dict[str, Any]]) -> list[Crawl
             todo.append(src)
     if todo:
         marker = _log_marker(engine)
-        from crawlers.runner import host_of
-
         code, message = run_batch_crawl(settings, [s["name"] for s in todo], [host_of(s["url"]) for s in todo])
         missing = []
         for src in todo:

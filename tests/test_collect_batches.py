@@ -103,3 +103,12 @@ def test_a_host_is_never_split_and_small_hosts_share_a_batch() -> None:
     a_batch = next(b for b in batches if b[0]["url"].startswith("http://a."))
     assert len(a_batch) == 6  # larger than the limit, but a host is one politeness unit
     assert sorted(len(b) for b in batches if b is not a_batch) == [2, 4]  # six one-source hosts, packed
+
+
+def test_a_hosts_allowance_is_shared_among_its_spiders() -> None:
+    from crawlers.runner import MAX_RUNNING, lanes, waves
+
+    plan = lanes(["a"] + ["b"] * 2 + ["c"] * 9, per_host_limit=4)
+    assert plan == {"a": (1, 4), "b": (2, 2), "c": (4, 1)}
+    assert all(k * share <= 4 for k, share in plan.values())  # never more than the limit in flight
+    assert waves(["c"] * 9, 4) == 3 and waves([f"h{i}" for i in range(2 * MAX_RUNNING)], 4) == 2
