@@ -7,7 +7,7 @@ export AIRFLOW_HOME ?= $(CURDIR)/data/airflow
 export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 
-.PHONY: demo test bench bench-scale airflow install lint clean browser
+.PHONY: demo test bench bench-scale bench-extraction airflow install lint clean browser
 
 $(STAMP): requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
@@ -41,6 +41,16 @@ bench-scale: $(STAMP)
 
 # One machine: scheduler, dag-processor, api-server and triggerer on SQLite (docs/production.md has
 # the PostgreSQL + Celery shape). The crawl pool bounds concurrent crawls (dags/README.md).
+# Issue 3's public extraction benchmark, kept out of this repository: real news pages with reference
+# texts from newspaper4k's source distribution on PyPI, unpacked under EXTRACTION_BENCH (default
+# ../extraction-bench), then scored against plain trafilatura.extract on the same pages.
+EXTRACTION_BENCH ?= $(abspath $(CURDIR)/../extraction-bench)
+bench-extraction: $(STAMP)
+	test -d $(EXTRACTION_BENCH)/newspaper4k-0.9.6 || { mkdir -p $(EXTRACTION_BENCH) && \
+	  $(BIN)/pip download --quiet --no-deps --no-binary :all: -d $(EXTRACTION_BENCH) newspaper4k==0.9.6 && \
+	  tar -xzf $(EXTRACTION_BENCH)/newspaper4k-0.9.6.tar.gz -C $(EXTRACTION_BENCH); }
+	$(BIN)/python -m bench.extraction_eval $(EXTRACTION_BENCH)/newspaper4k-0.9.6/tests/data
+
 airflow: $(STAMP)
 	mkdir -p $(AIRFLOW_HOME)
 	$(BIN)/airflow db migrate

@@ -5,6 +5,8 @@ it from a directory you point at, in either of two public layouts:
 
 - ScrapingHub's article-extraction-benchmark: `ground-truth.json` ({id: {"articleBody", "url"}})
   and `html/<id>.html.gz`; scored by token F1 of our text against `articleBody`;
+- newspaper4k's test fixtures (in its PyPI sdist, `tests/data`): `html/<name>.html`, the reference
+  article text in `txt/<name>.txt` and the page URL in `metadata/<name>.json`; scored by token F1;
 - trafilatura's evaluation set: `evaldata.py` (EVAL_PAGES: url → file, with, without) and
   `cache/<file>`; scored as trafilatura's own evaluation does, per snippet: a `with` snippet found
   is a true positive, missed a false negative; a `without` snippet found a false positive.
@@ -30,7 +32,9 @@ import trafilatura
 
 from crawlers.extract import extract_article
 
-_TOKEN = re.compile(r"\w+", re.UNICODE)
+# A word, or one character of a script written without spaces (CJK, kana, hangul, Thai, Burmese),
+# so that token F1 means the same thing on a Chinese page as on an English one.
+_TOKEN = re.compile(r"[\u0e00-\u0eff\u1000-\u109f\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]|[^\W\u0e00-\u0eff\u1000-\u109f\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]+")
 
 
 def load(root: Path) -> tuple[str, list[dict[str, Any]]]:
@@ -44,6 +48,18 @@ def load(root: Path) -> tuple[str, list[dict[str, Any]]]:
                 pages.append({"id": pid, "url": item.get("url") or f"https://example.invalid/{pid}",
                               "html": gzip.decompress(path.read_bytes()).decode("utf-8", "replace"),
                               "body": item.get("articleBody") or ""})
+        return "tokens", pages
+    if (root / "txt").is_dir() and (root / "html").is_dir():
+        pages = []
+        for path in sorted((root / "txt").glob("*.txt")):
+            html = root / "html" / f"{path.stem}.html"
+            if not html.exists():
+                continue
+            meta = root / "metadata" / f"{path.stem}.json"
+            url = json.loads(meta.read_text(encoding="utf-8")).get("url") if meta.exists() else None
+            pages.append({"id": path.stem, "url": url or f"https://example.invalid/{path.stem}",
+                          "html": html.read_text(encoding="utf-8", errors="replace"),
+                          "body": path.read_text(encoding="utf-8", errors="replace")})
         return "tokens", pages
     source = (root / "evaldata.py").read_text(encoding="utf-8")
     literal = source[source.index("{"):source.rindex("}") + 1]
