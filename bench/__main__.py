@@ -118,7 +118,7 @@ def bench_extraction(ctx: Context) -> list[Row]:
 
 
 def bench_collect(ctx: Context) -> list[Row]:
-    """A full collect pass into the fresh DB; wall time includes one `scrapy crawl` startup per source."""
+    """A full collect pass into the fresh DB; wall time includes one crawl process startup per host batch."""
     names, refused = sources.import_file(ctx.settings, ctx.newsroom.write_sources_yaml(ctx.workdir / "sources.yaml"))
     if refused:
         raise RuntimeError(f"demo sources refused: {refused}")
@@ -131,7 +131,7 @@ def bench_collect(ctx: Context) -> list[Row]:
     stored = sum(r.new for r in results)
     rate = stored / seconds
     return [Row("collect", "collect.run (wall, incl. subprocess startup)", rate, "articles/s", ctx.ratio(rate),
-                f"vs bare extraction; includes {len(names)} `scrapy crawl` subprocess startups "
+                f"vs bare extraction; includes {len(names)} crawl subprocess startups "
                 f"({ctx.settings.crawl_parallelism} at a time), robots, feeds and HTTP",
                 {"articles": stored, "seconds": seconds, "sources": len(names),
                  "crawl_parallelism": ctx.settings.crawl_parallelism})]

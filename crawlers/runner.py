@@ -1,4 +1,4 @@
-"""`python -m crawlers.runner NAME [NAME ...]`: crawl several sources in one Scrapy process.
+"""`python -m crawlers.runner [--dry-run] NAME [NAME ...]`: crawl sources in one Scrapy process.
 
 Starting Python, Scrapy, Twisted and trafilatura costs more than a second of CPU, so a pass over
 200 sources as 200 `scrapy crawl` processes spends minutes starting up. `collect` instead packs
@@ -50,15 +50,30 @@ def waves(hosts: list[str], per_host_limit: int) -> int:
     return max(math.ceil(len(hosts) / MAX_RUNNING), per_host)
 
 
-def main(names: list[str]) -> int:
+def main(args: list[str]) -> int:
+    from crawlers import offload
+    from pipelines.settings import Settings
+
+    dry_run = "--dry-run" in args  # print what would be stored, store nothing (`sources test`)
+    names = [a for a in args if a != "--dry-run"]
+
+    settings = Settings()
+    # First, while this process has one thread and no database connection (crawlers/offload.py).
+    offload.start(offload.default_workers() if settings.extract_workers is None else settings.extract_workers)
+    try:
+        return _crawl(names, settings, dry_run)
+    finally:
+        offload.stop()
+
+
+def _crawl(names: list[str], settings: Any, dry_run: bool = False) -> int:
     from scrapy.crawler import CrawlerProcess
     from scrapy.utils.project import get_project_settings
 
-    from pipelines.settings import Settings
     from storage import sources as store
     from storage.db import get_engine, read
 
-    engine = get_engine(Settings().db)
+    engine = get_engine(settings.db)
     with read(engine) as conn:
         registry = {n: store.get_source(conn, n) for n in names}
     process = CrawlerProcess(get_project_settings())
@@ -77,7 +92,7 @@ def main(names: list[str]) -> int:
             running[host] = running.get(host, 0) + 1
             crawler = process.create_crawler(spider)
             crawler.settings.set("CONCURRENT_REQUESTS_PER_DOMAIN", plan[host][1], priority="cmdline")
-            d = process.crawl(crawler, source=name)
+            d = process.crawl(crawler, source=name, **({"dry_run": "1"} if dry_run else {}))
             # A spider that fails to start must not stop the rest of the batch.
             d.addErrback(lambda f, name=name: sys.stderr.write(f"{name}: crawl failed: {f.getErrorMessage()}\n"))
             d.addBoth(lambda _, host=host: running.__setitem__(host, running[host] - 1))

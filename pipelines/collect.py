@@ -51,10 +51,10 @@ def absolute_db_url(url: str) -> str:
 
 
 def crawl_command(kind: str, name: str, dry_run: bool = False) -> list[str]:
-    cmd = [sys.executable, "-m", "scrapy", "crawl", SUPPORTED[kind], "-a", f"source={name}"]
-    if dry_run:
-        cmd += ["-a", "dry_run=1"]
-    return cmd
+    """One source's crawl process: the runner (as for batches), so it extracts on a second core."""
+    if kind not in SUPPORTED:
+        raise UserError(f"source kind {kind!r} is not collected by this version")
+    return [sys.executable, "-m", "crawlers.runner", *(["--dry-run"] if dry_run else []), name]
 
 
 def crawl_env(settings: Settings) -> dict[str, str]:
@@ -76,13 +76,31 @@ def _run(cmd: list[str], settings: Settings, timeout: float, capture_stdout: boo
         _, err = proc.communicate(timeout=timeout)
         return proc.returncode, (err or b"").decode("utf-8", "replace")[-2000:]
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()  # reap: no zombies
+        _kill_crawl(proc)
         return None, f"crawl timed out after {timeout:.0f} s and was killed"
 
 
+def _kill_crawl(proc: subprocess.Popen[bytes]) -> None:
+    """Kill a crawl process and its extraction workers, leaving no zombie.
+
+    The workers go first, while the crawl process lives to reap them: a worker orphaned by a
+    simultaneous kill would wait for PID 1 to reap it, and not every PID 1 does (containers).
+    Then the whole process group, and this process reaps the crawl process itself."""
+    import psutil
+
+    try:
+        workers = psutil.Process(proc.pid).children()
+        for w in workers:
+            w.kill()
+        psutil.wait_procs(workers, timeout=3)  # gone once the crawl process has reaped them
+    except psutil.Error:
+        pass
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+
+
 def run_crawl(settings: Settings, source: dict[str, Any], dry_run: bool = False) -> tuple[int | None, str]:
-    """One source in its own `scrapy crawl` process (dry runs, Airflow tasks, isolation retries)."""
+    """One source in its own crawl process (dry runs, Airflow tasks, isolation retries)."""
     return _run(crawl_command(source["kind"], source["name"], dry_run), settings, settings.crawl_timeout_s,
                 capture_stdout=dry_run)
 

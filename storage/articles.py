@@ -11,7 +11,7 @@ from sqlalchemy import Connection, and_, delete, func, or_, select, update
 
 from storage.article import Article, title_key, url_key
 from storage.schema import article_events, article_tags, article_versions, articles, stories
-from storage.upsert import insert_ignore, upsert
+from storage.upsert import insert_new, upsert
 
 
 @dataclass
@@ -29,53 +29,71 @@ def store_articles(conn: Connection, items: Iterable[Article]) -> UpsertCounts:
     """Insert new articles, count known ones, and add a version when the text changed.
 
     Run inside one write transaction per batch so a killed collector leaves whole batches only.
+    New articles (nearly all of a crawl) go in as one batched insert; an article whose URL is
+    already stored, or repeated within the batch, takes the one-by-one path that compares texts.
     """
     counts = UpsertCounts()
-    for art in items:
-        now = _now()
-        fetched = art.fetched_at or now
-        chash = art.content_hash
-        row = {
-            "id": art.id, "canonical_url": art.canonical_url, "url": art.url, "source": art.source,
-            "guid": art.guid, "title": art.title, "text": art.text, "summary": art.summary,
-            "published_at": art.published_at or fetched, "published_flag": art.published_flag,
-            "authors": list(art.authors), "language": art.language, "extraction": art.extraction,
-            "modified_at": art.modified_at, "section": art.section,
-            "first_seen_at": fetched, "fetched_at": fetched, "content_hash": chash, "version": 1,
-            "url_key": url_key(art.canonical_url), "title_key": title_key(art.title),
-        }
-        if insert_ignore(conn, articles, row, ["canonical_url"]):
-            counts.new += 1
-            _add_version(conn, art, 1, chash, fetched)
-            continue
-        current = conn.execute(
-            select(articles.c.content_hash, articles.c.version, articles.c.extraction)
-            .where(articles.c.canonical_url == art.canonical_url)
-        ).one()
-        if current.content_hash == chash or (art.extraction == "feed-summary" and current.extraction != "feed-summary"):
-            # Same text, or a feed-only copy of a page we already read in full: nothing new.
-            counts.known += 1
-            continue
-        version = current.version + 1
-        conn.execute(
-            update(articles).where(articles.c.canonical_url == art.canonical_url).values(
-                url=art.url, title=art.title, text=art.text, summary=art.summary or articles.c.summary,
-                authors=list(art.authors), language=art.language, extraction=art.extraction,
-                modified_at=art.modified_at, section=art.section, fetched_at=fetched, content_hash=chash,
-                version=version, title_key=title_key(art.title),
-            )
-        )
-        _add_version(conn, art, version, chash, fetched)
-        counts.updated += 1
+    batch = list(items)
+    rows = [_row(art) for art in batch]
+    first: dict[str, int] = {}
+    for i, row in enumerate(rows):
+        first.setdefault(row["canonical_url"], i)
+    created = insert_new(conn, articles, [rows[i] for i in first.values()], "canonical_url")
+    fresh = [i for i, row in enumerate(rows) if row["canonical_url"] in created and first[row["canonical_url"]] == i]
+    upsert(conn, article_versions, [_version(batch[i], 1, rows[i]["content_hash"], rows[i]["fetched_at"])
+                                    for i in fresh], ["article_id", "version"])
+    counts.new = len(fresh)
+    done = set(fresh)
+    for i, art in enumerate(batch):
+        if i not in done:
+            if _store_known(conn, art, rows[i]):
+                counts.updated += 1
+            else:
+                counts.known += 1
     return counts
 
 
-def _add_version(conn: Connection, art: Article, version: int, chash: str, fetched: datetime) -> None:
-    upsert(conn, article_versions, [{
+def _row(art: Article) -> dict[str, Any]:
+    fetched = art.fetched_at or _now()
+    return {
+        "id": art.id, "canonical_url": art.canonical_url, "url": art.url, "source": art.source,
+        "guid": art.guid, "title": art.title, "text": art.text, "summary": art.summary,
+        "published_at": art.published_at or fetched, "published_flag": art.published_flag,
+        "authors": list(art.authors), "language": art.language, "extraction": art.extraction,
+        "modified_at": art.modified_at, "section": art.section,
+        "first_seen_at": fetched, "fetched_at": fetched, "content_hash": art.content_hash, "version": 1,
+        "url_key": url_key(art.canonical_url), "title_key": title_key(art.title),
+    }
+
+
+def _store_known(conn: Connection, art: Article, row: dict[str, Any]) -> bool:
+    """An already-stored URL: True when its text changed and a new version was added."""
+    chash, fetched = row["content_hash"], row["fetched_at"]
+    current = conn.execute(
+        select(articles.c.content_hash, articles.c.version, articles.c.extraction)
+        .where(articles.c.canonical_url == art.canonical_url)
+    ).one()
+    if current.content_hash == chash or (art.extraction == "feed-summary" and current.extraction != "feed-summary"):
+        return False  # same text, or a feed-only copy of a page we already read in full
+    version = current.version + 1
+    conn.execute(
+        update(articles).where(articles.c.canonical_url == art.canonical_url).values(
+            url=art.url, title=art.title, text=art.text, summary=art.summary or articles.c.summary,
+            authors=list(art.authors), language=art.language, extraction=art.extraction,
+            modified_at=art.modified_at, section=art.section, fetched_at=fetched, content_hash=chash,
+            version=version, title_key=title_key(art.title),
+        )
+    )
+    upsert(conn, article_versions, [_version(art, version, chash, fetched)], ["article_id", "version"])
+    return True
+
+
+def _version(art: Article, version: int, chash: str, fetched: datetime) -> dict[str, Any]:
+    return {
         "article_id": art.id, "version": version, "content_hash": chash, "title": art.title,
         "text": art.text, "fetched_at": fetched, "extraction": art.extraction,
         "raw_html_gz": gzip.compress(art.raw_html) if art.raw_html else None,
-    }], ["article_id", "version"])
+    }
 
 
 def known_urls(conn: Connection, canonical_urls: Sequence[str]) -> set[str]:

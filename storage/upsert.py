@@ -36,3 +36,14 @@ def insert_ignore(conn: Connection, table: Table, row: dict[str, Any], keys: Seq
     stmt = (_insert(conn, table).values(**row).on_conflict_do_nothing(index_elements=list(keys))
             .returning(table.c[keys[0]]))
     return conn.execute(stmt).first() is not None
+
+
+def insert_new(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], key: str) -> set[Any]:
+    """Insert many rows, skipping keys that exist; the keys this call created (the race winners).
+
+    One prepared statement for the whole batch (SQLAlchemy's insertmanyvalues sends it as a few
+    multi-row INSERT … RETURNING), not a statement built and compiled per row."""
+    if not rows:
+        return set()
+    stmt = _insert(conn, table).on_conflict_do_nothing(index_elements=[key]).returning(table.c[key])
+    return {r[0] for r in conn.execute(stmt, list(rows))}

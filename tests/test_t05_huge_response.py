@@ -54,7 +54,7 @@ def test_t05_huge_responses_aborted_at_the_limit_others_collected(tmp_path: Path
 
 
 def _peak_rss_of_crawl(settings: Settings, name: str) -> int:
-    """Peak resident set (bytes) of one `scrapy crawl` subprocess, from the kernel's rusage."""
+    """Peak resident set (bytes) of one crawl subprocess (with its extraction worker), from the kernel's rusage."""
     proc = subprocess.Popen(collect_stage.crawl_command("rss", name), env=collect_stage.crawl_env(settings),
                             cwd=PROJECT_DIR, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)

@@ -22,7 +22,7 @@ from twisted.internet.error import (
 from twisted.python.failure import Failure
 
 from crawlers.dates import plausible
-from crawlers.extract import extract_article
+from crawlers import offload
 from crawlers.guard import refusal_for, too_large
 from crawlers.netpolicy import NonPublicAddress
 from crawlers.urls import strip_tracking
@@ -109,7 +109,7 @@ def describe_failure(failure: Failure) -> str:
 
 
 class SourceSpider(scrapy.Spider):
-    """Base for rss/sitemap spiders: `scrapy crawl KIND -a source=NAME`."""
+    """Base for the source spiders, run by `python -m crawlers.runner NAME` (or `scrapy crawl KIND -a source=NAME`)."""
 
     custom_settings: dict[str, Any] = {}
 
@@ -148,13 +148,20 @@ class SourceSpider(scrapy.Spider):
         self.health["bytes"] += len(response.body)
 
     # -- pages ----------------------------------------------------------------------------
-    def article_from_page(self, response: Any, fallback: Article | None = None,
-                          listed_date: datetime | None = None) -> Article:
-        """Extract a page; feed facts (date, title, summary) fill what the page lacks."""
+    async def article_from_page(self, response: Any, fallback: Article | None = None,
+                                listed_date: datetime | None = None) -> Article | None:
+        """Extract a page; feed facts (date, title, summary) fill what the page lacks.
+
+        None when the extraction worker died on it (crawlers/offload.py): the page is reported
+        and not stored, so it is still unknown and the next pass fetches it again."""
         self.count_response(response)
         content_type = response.headers.get("Content-Type", b"").decode("latin-1") or None
         # Bytes, not response.text: extraction repairs mislabelled charsets and says so (T17).
-        fields = extract_article(response.url, response.body, content_type)
+        try:
+            fields = await offload.extract(response.url, response.body, content_type)
+        except offload.ExtractionWorkerDied as exc:
+            self.warn(str(exc))
+            return None
         if fields.get("charset_warning"):
             self.warn(f"{response.url}: {fields['charset_warning']}")
         now = datetime.now(timezone.utc)

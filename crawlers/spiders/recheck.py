@@ -39,12 +39,14 @@ class RecheckSpider(SourceSpider):
             yield scrapy.Request(t["url"], callback=self.parse_page, errback=self.failed, dont_filter=True,
                                  cb_kwargs={"target": t}, meta={"target": t, "handle_httpstatus_list": [404, 410]})
 
-    def parse_page(self, response: Any, target: dict[str, Any]) -> None:
+    async def parse_page(self, response: Any, target: dict[str, Any]) -> None:
         if response.status in (404, 410):
             with write(self.engine) as conn:
                 store.add_event(conn, target["id"], "taken-down", f"HTTP {response.status} at {response.url}")
             return
-        art = self.article_from_page(response)
+        art = await self.article_from_page(response)
+        if art is None:
+            return
         art.canonical_url = target["canonical_url"]  # the same article, whatever the page now claims
         if art.extraction == "no-text" or art.content_hash == target["content_hash"]:
             return

@@ -149,9 +149,11 @@ class FeedSpider(SourceSpider):
         art.published_flag = art.published_flag if published or not said else "unparseable"
         return art, page_link
 
-    def parse_page(self, response: Any, fallback: Article) -> Article:
+    async def parse_page(self, response: Any, fallback: Article) -> Article | None:
         listed = fallback.published_at if fallback.published_flag is None else None
-        art = self.article_from_page(response, fallback=fallback, listed_date=listed)
+        art = await self.article_from_page(response, fallback=fallback, listed_date=listed)
+        if art is None:
+            return None  # not even the summary: a stored entry would not be fetched again
         if url_key(art.canonical_url) == url_key(fallback.canonical_url):
             art.canonical_url = fallback.canonical_url  # the page's own spelling of a known identity
         if art.extraction == "no-text" and fallback.summary:

@@ -10,7 +10,7 @@ by an earlier pass are never fetched again; listing pages are, since that is whe
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -165,13 +165,14 @@ class SiteSpider(SourceSpider):
                 self.warn("more pages failed; not listed")
         self.summary()
 
-    def parse_page(self, response: Any) -> Iterator[Any]:
+    async def parse_page(self, response: Any) -> AsyncIterator[Any]:
         try:
-            yield from self._parse_page(response)
+            async for out in self._parse_page(response):
+                yield out
         finally:
             self.summary()
 
-    def _parse_page(self, response: Any) -> Iterator[Any]:
+    async def _parse_page(self, response: Any) -> AsyncIterator[Any]:
         depth = int(response.meta.get("site_depth", 0))
         if response.meta.get("first"):
             self.health["http_status"] = response.status
@@ -185,7 +186,9 @@ class SiteSpider(SourceSpider):
         if info.kind == "article" and not response.meta.get("first"):
             self.counts["articles"] += 1
             self.pattern_articles[pattern] = self.pattern_articles.get(pattern, 0) + 1
-            yield self.article_from_page(response)
+            art = await self.article_from_page(response)
+            if art is not None:
+                yield art
             for url, d in self.waiting.pop(pattern, []):  # the pattern proved itself: release its links
                 req = self.admit(url, d, held=True)
                 if req is not None:
@@ -197,7 +200,8 @@ class SiteSpider(SourceSpider):
             if info.links:
                 self.skip("link(s) past the depth limit")
             return
-        yield from self.follow(info.links, depth + 1)
+        for req in self.follow(info.links, depth + 1):
+            yield req
 
     def follow(self, links: list[str], depth: int) -> Iterator[scrapy.Request]:
         fresh: list[str] = []

@@ -149,13 +149,15 @@ class SitemapSpider(SourceSpider, ScrapySitemapSpider):
                 out.append(req.replace(errback=self.page_failed))
         return out
 
-    def parse_page(self, response: Any) -> Any:
+    async def parse_page(self, response: Any) -> Any:
         url = response.request.url if response.request else response.url
         listed = self.lastmod.get(url)
         news_date, news_title = self.news.get(url, (None, ""))
         # news:publication_date is the publisher's own statement of when it was published, like a
         # feed's date (it wins); lastmod is only when the URL last changed (a fallback).
-        art = self.article_from_page(response, listed_date=news_date)
+        art = await self.article_from_page(response, listed_date=news_date)
+        if art is None:
+            return None
         if art.published_flag and listed:
             art.published_at, art.published_flag = listed, None
         if not art.title and news_title:

@@ -1,0 +1,101 @@
+"""Page extraction on the crawl process's other cores.
+
+A crawl process is one Python interpreter: Scrapy's downloading, our storage and trafilatura's
+extraction all took turns on one core, and extraction alone was about half of it. Here the crawl
+process forks a small pool of extraction workers when it starts, and spiders `await extract(...)`:
+the reactor keeps downloading and storing while a worker extracts, so a crawl uses two cores.
+
+Why fork, and why first: a forked worker starts in milliseconds with trafilatura already imported,
+and forking is safe only while the process has one thread and no open database connection, which
+is true at the top of `crawlers.runner.main` and nowhere later. A process that never starts the
+pool (a plain `scrapy crawl`, such as the recheck pass) extracts inline, with the same result.
+
+What can go wrong, and what happens:
+- a page that kills its worker (a crash inside lxml) breaks the pool: that page and the others in
+  flight raise `ExtractionWorkerDied`, are not stored this pass (so the next pass fetches them
+  again), and the rest of the crawl extracts inline;
+- the crawl process is killed: workers are in its process group (collect kills the group), and
+  each also exits by itself within a second once its parent is gone.
+"""
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from crawlers.extract import extract_article
+
+_pool: ProcessPoolExecutor | None = None
+
+
+class ExtractionWorkerDied(RuntimeError):
+    """The worker extracting this page died; the page is left for the next pass."""
+
+
+def default_workers() -> int:
+    """One core for the crawl itself, the rest (at most 4) for extraction; none on one core."""
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
+
+
+def _watch_parent(parent: int) -> None:
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(0)
+
+
+def _in_worker(url: str, html: bytes | str, content_type: str | None) -> dict[str, Any]:
+    # Crash tests name a URL in SCRUTINEER_TEST_FAULT=extract_worker_dies:<part of URL>; the worker
+    # extracting it dies as a crash inside lxml would kill it.
+    fault = os.environ.get("SCRUTINEER_TEST_FAULT", "")
+    if fault.startswith("extract_worker_dies:") and fault.split(":", 1)[1] in url:
+        os._exit(70)
+    return extract_article(url, html, content_type)
+
+
+def _worker_init(parent: int) -> None:
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+
+def start(workers: int) -> bool:
+    """Fork the extraction workers (call before any thread or connection exists); False when
+    workers is 0 or this platform cannot fork, and extraction stays inline."""
+    global _pool
+    if workers <= 0 or _pool is not None or "fork" not in multiprocessing.get_all_start_methods():
+        return False
+    _pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                initializer=_worker_init, initargs=(os.getpid(),))
+    _pool.submit(int).result()  # with fork, every worker starts here, while this process has one thread
+    return True
+
+
+def stop() -> None:
+    global _pool
+    if _pool is not None:
+        _pool.shutdown(wait=True, cancel_futures=True)
+        _pool = None
+
+
+def running() -> bool:
+    return _pool is not None
+
+
+async def extract(url: str, html: bytes | str, content_type: str | None = None) -> dict[str, Any]:
+    """`extract_article` in a worker when the pool runs, else here; the same fields either way."""
+    global _pool
+    pool = _pool
+    if pool is None:
+        return extract_article(url, html, content_type)
+    try:
+        return await asyncio.wrap_future(pool.submit(_in_worker, url, html, content_type))
+    except BrokenProcessPool as exc:
+        if _pool is pool:
+            _pool = None  # the rest of this crawl extracts inline; the next pass forks afresh
+            pool.shutdown(wait=False, cancel_futures=True)
+        raise ExtractionWorkerDied(f"the extraction worker died while extracting {url}; "
+                                   "the page was not stored and will be fetched again next pass") from exc
