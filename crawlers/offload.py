@@ -38,8 +38,10 @@ class ExtractionWorkerDied(RuntimeError):
 
 
 def default_workers() -> int:
-    """One core for the crawl itself, the rest (at most 4) for extraction; none on one core."""
-    return max(0, min(4, (os.cpu_count() or 1) - 1))
+    """One per core, at most 4: the crawl process itself mostly waits on the network, so a worker
+    on its core too uses what it leaves (measured on 2 cores: 0.73-0.75x of bare extraction speed
+    with 2 workers, 0.60-0.71x with 1)."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 def _watch_parent(parent: int) -> None:

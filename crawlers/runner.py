@@ -13,6 +13,7 @@ its limit, and one hung source does not hold up the host's others.
 """
 from __future__ import annotations
 
+import logging
 import math
 import sys
 from collections import Counter
@@ -77,6 +78,9 @@ def _crawl(names: list[str], settings: Any, dry_run: bool = False) -> int:
     with read(engine) as conn:
         registry = {n: store.get_source(conn, n) for n in names}
     process = CrawlerProcess(get_project_settings())
+    # Scrapy filters by level in its handler, so every page's DEBUG lines ("Crawled", "Scraped
+    # from") were still built as log records, only to be dropped there.
+    logging.getLogger().setLevel(process.settings.get("LOG_LEVEL"))
     pending: list[tuple[str, str, str]] = [(n, SPIDERS[src["kind"]], host_of(src["url"]))
                                            for n, src in registry.items() if src and src["kind"] in SPIDERS]
     plan = lanes([host for _, _, host in pending], process.settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN") or 1)

@@ -34,6 +34,8 @@ DOWNLOADER_MIDDLEWARES = {
     # Retry-After honoured: a 429/503 asking for a wait is not retried at once (crawlers/politeness.py).
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawlers.politeness.RetryAfterMiddleware": 550,
+    # A body with no length that ends mid-document (a reset) is fetched again, then refused (T08).
+    "crawlers.integrity.CloseDelimitedCheck": 585,
 }
 ITEM_PIPELINES = {"crawlers.pipelines.StoragePipeline": 300}
 

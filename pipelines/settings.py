@@ -38,8 +38,8 @@ class Settings(BaseSettings):
     #: Crawl bounds: one source's crawl subprocess is killed after this many seconds.
     crawl_timeout_s: float = 300.0
     crawl_parallelism: int = 4
-    #: Extraction worker processes per crawl process; unset: one per core beyond the first, at
-    #: most 4; 0 extracts inline (crawlers/offload.py).
+    #: Extraction worker processes per crawl process; unset: one per core, at most 4; 0 extracts
+    #: inline (crawlers/offload.py).
     extract_workers: int | None = None
     download_timeout_s: float = 30.0
     download_maxsize: int = 10 * 1024 * 1024

@@ -17,7 +17,7 @@ import threading
 import time
 import zlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -241,6 +241,24 @@ def reset_mid_body(body: bytes, after: int) -> Handler:
         conn.send(head(200, {"Content-Type": "application/rss+xml", "Content-Length": str(len(body))}) + body[:after])
         time.sleep(0.05)
         conn.reset()
+    return handler
+
+
+def close_delimited(body: bytes, after: Sequence[int] = (), content_type: str = "application/rss+xml") -> Handler:
+    """(T08) No Content-Length, not chunked: the body ends when the connection does. With `after`,
+    the n-th request gets after[n % len(after)] bytes and a RST (a server crashing mid-body, not
+    always at the same byte); without, the whole body and a clean FIN."""
+    served = [0]
+
+    def handler(conn: Conn, req: Request) -> None:
+        cut = after[served[0] % len(after)] if after else None
+        served[0] += 1
+        conn.send(head(200, {"Content-Type": content_type, "Connection": "close"}) + body[:cut])
+        if cut is None:
+            conn.sock.shutdown(socket.SHUT_WR)
+        else:
+            time.sleep(0.05)
+            conn.reset()
     return handler
 
 

@@ -1,4 +1,5 @@
-"""RELIABILITY T08: refused connections, resets mid-body, short bodies, broken chunking.
+"""RELIABILITY T08: refused connections, resets mid-body, short bodies, broken chunking, and
+resets mid-body on a response with no length at all (crawlers/integrity.py).
 
 Each is retried at most RETRY_TIMES, then reported as the source's error; a truncated body is
 never parsed into an article (DOWNLOAD_FAIL_ON_DATALOSS), not even as an entry page: that entry
@@ -16,6 +17,7 @@ from faultserver import (
     assert_ok_plus,
     broken_chunked,
     cli,
+    close_delimited,
     collect,
     import_sources,
     reset_mid_body,
@@ -43,6 +45,22 @@ def test_dataloss_is_fatal_in_the_crawl_settings() -> None:
 
     assert crawl_settings.DOWNLOAD_FAIL_ON_DATALOSS is True
     assert crawl_settings.RETRY_TIMES == RETRY_TIMES
+
+
+@pytest.mark.parametrize(("body", "whole"), [
+    (PAGE, True),
+    (PAGE[:-60], False),
+    (b"<!doctype html><!-- <p> --><HTML lang=en><p>text</p></HTML>\n\n", True),
+    (b'<?xml version="1.0"?><rss version="2.0"><channel><item/></channel></rss>', True),
+    (b'<?xml version="1.0"?><rss version="2.0"><channel><item/></channel>', False),
+    (b'<feed xmlns="http://www.w3.org/2005/Atom"><entry/></feed>', True),
+    (b"<rdf:RDF xmlns:rdf='x'><item/></rdf:RDF>", True),
+    (b"", False),
+])
+def test_a_document_ends_whole_when_its_root_is_closed(body: bytes, whole: bool) -> None:
+    from crawlers.integrity import ends_whole
+
+    assert ends_whole(body) is whole
 
 
 @pytest.mark.timeout(120)
@@ -85,3 +103,38 @@ def test_t08_broken_transfers_retried_then_reported_then_recovered(tmp_path: Pat
             collect(sqlite_url)
         assert_ok_plus(sqlite_url, faulty={}, good={"good-feed": 2, "partial-page": 1, "refused": 2, "reset": 2,
                                                     "short": 2, "chunked": 2})
+
+
+@pytest.mark.timeout(120)
+def test_t08_close_delimited_bodies_are_checked_for_their_end(tmp_path: Path, sqlite_url: str) -> None:
+    """No Content-Length and no chunking: a reset mid-body looks like the end of the body to HTTP.
+    A feed or page cut that way is refused as truncated; a whole one, or one that lacks its closing
+    tag but comes back byte-identical, is collected."""
+    feed = rss("cut-feed", items=3)
+    no_end = PAGE.replace(b"</article></body></html>", b"</article>")  # legal HTML, no closing tags
+    with FaultServer() as srv:
+        srv.route("/cut.xml", close_delimited(feed, after=[len(feed) * 2 // 3]))  # the same byte each time
+        srv.route("/whole.xml", close_delimited(rss("whole-feed")))
+        srv.route("/pages.xml", respond(rss("cut-page", items=1, link_base=srv.url("/cut-pages"))))
+        srv.route("/cut-pages/cut-page/0", close_delimited(
+            PAGE, after=[PAGE.index(MARKER) + len(MARKER) + n for n in (10, 90)], content_type="text/html; charset=utf-8"))
+        srv.route("/open.xml", respond(rss("open-page", items=1, link_base=srv.url("/open-pages"))))
+        srv.route("/open-pages/open-page/0", close_delimited(no_end, content_type="text/html; charset=utf-8"))
+        import_sources(sqlite_url, tmp_path, [
+            {"name": "cut-feed", "kind": "rss", "url": srv.url("/cut.xml"), "follow_links": False},
+            {"name": "whole-feed", "kind": "rss", "url": srv.url("/whole.xml"), "follow_links": False},
+            {"name": "cut-page", "kind": "rss", "url": srv.url("/pages.xml")},
+            {"name": "open-page", "kind": "rss", "url": srv.url("/open.xml")},
+        ])
+        collect(sqlite_url)
+        listing = assert_ok_plus(sqlite_url, faulty={"cut-feed": "truncated"},
+                                 good={"whole-feed": 2, "cut-page": 1, "open-page": 1})
+        assert srv.hits["/whole.xml"] == 1  # it ended with </rss>: accepted at once
+        assert srv.hits["/cut.xml"] == 2 and srv.hits["/cut-pages/cut-page/0"] == 2, srv.hits  # fetched twice
+        assert srv.hits["/open-pages/open-page/0"] == 2, srv.hits  # twice, the same bytes: accepted
+    assert "truncated" in (listing["cut-page"]["last_warning_message"] or "")
+    records = {json.loads(line)["source"]: json.loads(line)
+               for line in cli(sqlite_url, "export", "--format", "jsonl").stdout.splitlines() if line.strip()}
+    assert MARKER.decode() not in json.dumps(records["cut-page"])  # never parsed into an article
+    assert "Palantir pilot" in records["cut-page"]["text"]  # stored from the feed's own summary instead
+    assert "civil-liberties groups" in records["open-page"]["text"]  # the whole page, extracted

@@ -24,6 +24,7 @@ from twisted.python.failure import Failure
 from crawlers.dates import plausible
 from crawlers import offload
 from crawlers.guard import refusal_for, too_large
+from crawlers.integrity import TruncatedBody
 from crawlers.netpolicy import NonPublicAddress
 from crawlers.urls import strip_tracking
 from pipelines.settings import Settings
@@ -73,7 +74,7 @@ def describe_exception(exc: BaseException, request: Any = None) -> str:
         if 300 <= resp.status < 400 and not resp.headers.get("Location"):
             return f"HTTP {resp.status} redirect without a Location header from {resp.url}"
         return f"HTTP {resp.status} from {resp.url}"
-    if isinstance(exc, NonPublicAddress) or "non-public address" in text:
+    if isinstance(exc, NonPublicAddress) or "non-public address" in text or isinstance(exc, TruncatedBody):
         return text
     causes = _causes(exc)
     if any(isinstance(e, DNSLookupError) for e in causes) or name == "CannotResolveHostError":  # Scrapy ≥ 2.14 wraps it
