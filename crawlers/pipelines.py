@@ -87,6 +87,8 @@ class StoragePipeline:
             source_store.save_polling(conn, spider.source["name"], after_pass(
                 spider.source, ok=health["status"] != "error", new=new, known=known,
                 now=entry["finished_at"], retry_after=health.get("retry_after_until")))
+            if "cursor" in health:  # set by paged spiders only; None clears it
+                source_store.save_cursor(conn, spider.source["name"], health["cursor"])
             v = health.get("validators")
             if v and health["status"] == "ok":
                 source_store.save_validators(conn, spider.source["name"], v["etag"], v["last_modified"],

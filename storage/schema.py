@@ -75,6 +75,9 @@ sources = Table(
     Column("next_poll_at", UTCDateTime),
     Column("retry_after_until", UTCDateTime),
     Column("failures", Integer, nullable=False, server_default="0"),
+    # Where a paged source (ocds) stopped early (page cap, Retry-After, a failed page): the next
+    # pass resumes there, so a backlog longer than one pass is read to its end.
+    Column("cursor", Text),
 )
 
 fetch_log = Table(

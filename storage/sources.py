@@ -53,6 +53,11 @@ def save_validators(conn: Connection, name: str, etag: str | None, last_modified
                  .values(etag=etag, last_modified=last_modified, body_hash=body_hash))
 
 
+def save_cursor(conn: Connection, name: str, cursor: str | None) -> None:
+    """Where a paged source resumes next pass (None: from its own URL)."""
+    conn.execute(update(sources).where(sources.c.name == name).values(cursor=cursor))
+
+
 def log_fetch(conn: Connection, entry: dict[str, Any]) -> None:
     conn.execute(fetch_log.insert().values(**entry))
 

@@ -158,6 +158,8 @@ class TenderApi:
             return Response("slow down", status=status, headers={"Retry-After": wait})
         if self.hostile:
             return Response(b"[" * 100_000 + b"]" * 100_000, content_type="application/json")
+        if not (OCDS / f"fts_page{page}.json").exists():  # an expired cursor, say
+            return Response("no such page", status=404)
         base = self.server.url_for("/").rstrip("/")
         body = (OCDS / f"fts_page{page}.json").read_bytes().replace(b"{base}", base.encode())
         return Response(body, content_type="application/json")
@@ -196,6 +198,56 @@ def test_per_pass_page_cap(sqlite_url: str, api: TenderApi) -> None:
     result = collect.run(settings, ["fts"])[0]
     assert result.status == "ok" and "stopped: page cap (2 pages)" in (result.message or "")
     assert api.hits["3"] == 0 and api.hits["1"] == api.hits["2"] == 1
+
+
+def _cursor(settings: Settings) -> str | None:
+    with read(get_engine(settings.db)) as conn:
+        return (source_store.get_source(conn, "fts") or {}).get("cursor")
+
+
+ALL_OCIDS = {"ocds-h6vhtk-0a1b2c", "ocds-h6vhtk-0g7h8i", "ocds-h6vhtk-1a2b3c", "ocds-h6vhtk-1d4e5f"}
+
+
+@pytest.mark.timeout(120)
+def test_a_capped_backlog_resumes_where_the_last_pass_stopped(sqlite_url: str, api: TenderApi) -> None:
+    settings = Settings(db=sqlite_url)
+    sources.add(settings, {"name": "fts", "kind": "ocds", "url": api.url(1), "max_pages": 1})
+    for page in (1, 2, 3):  # one page a pass, each pass where the last one stopped
+        result = collect.run(settings, ["fts"])[0]
+        assert result.status == "ok", result
+        assert dict(api.hits) == {str(p): 1 for p in range(1, page + 1)}, (page, api.hits)
+        assert _cursor(settings) == (api.url(page + 1) if page < 3 else None)
+    assert {n["ocid"] for n in _stored(settings)} == ALL_OCIDS
+    collect.run(settings, ["fts"])  # the chain was read to its end: start from the top again
+    assert api.hits["1"] == 2 and len(_stored(settings)) == 4
+
+
+@pytest.mark.timeout(120)
+def test_after_a_retry_after_the_next_pass_resumes_at_the_refused_page(sqlite_url: str, api: TenderApi) -> None:
+    settings = Settings(db=sqlite_url)
+    sources.add(settings, {"name": "fts", "kind": "ocds", "url": api.url(1)})
+    api.limited["2"] = (429, "60")
+    assert collect.run(settings, ["fts"])[0].new == 2
+    assert _cursor(settings) == api.url(2)
+    del api.limited["2"]
+    with write(get_engine(settings.db)) as conn:  # the minute has passed
+        conn.execute(source_store.sources.update().values(retry_after_until=None))
+    second = collect.run(settings, ["fts"])[0]
+    assert second.status == "ok" and second.new == 2, second
+    assert dict(api.hits) == {"1": 1, "2": 2, "3": 1}  # page 1 was not read again
+    assert {n["ocid"] for n in _stored(settings)} == ALL_OCIDS and _cursor(settings) is None
+
+
+@pytest.mark.timeout(120)
+def test_a_dead_resume_link_falls_back_to_the_source_url(sqlite_url: str, api: TenderApi) -> None:
+    settings = Settings(db=sqlite_url)
+    sources.add(settings, {"name": "fts", "kind": "ocds", "url": api.url(1)})
+    with write(get_engine(settings.db)) as conn:
+        source_store.save_cursor(conn, "fts", api.url(9))  # a cursor the API no longer knows
+    result = collect.run(settings, ["fts"])[0]
+    assert result.status == "warning" and "resume link" in (result.message or ""), result
+    assert dict(api.hits) == {"9": 1, "1": 1, "2": 1, "3": 1}
+    assert {n["ocid"] for n in _stored(settings)} == ALL_OCIDS and _cursor(settings) is None
 
 
 @pytest.mark.timeout(90)

@@ -2,7 +2,10 @@
 
 Pages are followed by `links.next`, one at a time and at most `max_pages` per pass (default 10):
 Find a Tender answers 429 after about a dozen requests in two minutes, so a pass stays under that
-and the rest waits for the next pass. A 429/403 with `Retry-After` is never retried within the
+and the rest waits for the next pass, which resumes at the link where this one stopped (the
+source's `cursor`; also after a Retry-After or a failed page). A pass that reaches the end of the
+chain, or a page of notices all stored already, clears it: the next pass starts from the source's
+own URL. A resume link the API no longer answers is dropped and the pass starts from the top. A 429/403 with `Retry-After` is never retried within the
 pass: the time goes into health (`retry_after_until`), the item pipeline stores it, and every
 `collect` defers the source until then (pipelines/polling.py).
 """
@@ -42,35 +45,45 @@ class OcdsSpider(SourceSpider):
         self.kept = 0
         self.rules = default_rules()
 
-    def _request(self, url: str, first: bool = False) -> scrapy.Request:
+    def _request(self, url: str, first: bool = False, resumed: bool = False) -> scrapy.Request:
         # dont_retry: Scrapy would retry a 429 at once, the opposite of what Retry-After asks.
         return scrapy.Request(url, callback=self.parse_page, errback=self.page_failed, dont_filter=first,
                               headers={"Accept": "application/json"},
                               meta={"handle_httpstatus_list": list(RATE_LIMITED), "dont_retry": True,
-                                    "first": first})
+                                    "first": first, "resumed": resumed})
 
     async def start(self) -> Any:
-        yield self._request(self.source["url"], first=True)
+        cursor = self.source.get("cursor")
+        yield self._request(cursor or self.source["url"], first=True, resumed=bool(cursor))
 
-    def page_failed(self, failure: Failure) -> None:
+    def page_failed(self, failure: Failure) -> list[scrapy.Request]:
         message = describe_failure(failure)
-        if failure.request.meta.get("first"):
+        request = failure.request
+        if request.meta.get("resumed"):  # an expired or refused resume link: start from the top
+            self.warn(f"resume link {request.url[:300]}: {message}; read from the source URL instead")
+            self.health["cursor"] = None
+            return [self._request(self.source["url"], first=True)]
+        if request.meta.get("first"):
             self.fail(message)
         else:
-            self.warn(f"next page {failure.request.url[:300]}: {message}")
+            self.health["cursor"] = request.url  # this page is where the next pass resumes
+            self.warn(f"next page {request.url[:300]}: {message}; the next pass resumes there")
+        return []
 
     def rate_limited(self, response: Any) -> None:
         """Honour the host's Retry-After across passes; without one, back off like any failure."""
         now = datetime.now(timezone.utc)
         until = (retry_after(response, now) if response.status in RETRY_AFTER_STATUSES
                  else retry_after_until(response.headers.get("Retry-After"), now))
+        if not response.meta.get("first"):
+            self.health["cursor"] = response.url  # the refused page is where the next pass resumes
         if until is not None:
             self.health["retry_after_until"] = until
             self.warn(f"rate limited (HTTP {response.status}): no requests before {until.isoformat()} "
                       f"(Retry-After); {self.pages} page(s) read this pass")
         elif response.meta.get("first"):
             self.fail(f"HTTP {response.status} from {response.url[:300]}")
-        else:  # what was read is stored; the next pass starts again from the first page
+        else:  # what was read is stored; the next pass resumes at the refused page
             self.warn(f"HTTP {response.status} on a later page: stopped paging")
 
     def parse_page(self, response: Any) -> Iterator[Any]:
@@ -96,17 +109,22 @@ class OcdsSpider(SourceSpider):
             notices, read_count = notices_from_package(package, self.source["name"], self.rules)
         except OcdsError as exc:
             (self.fail if first else self.warn)(f"{response.url[:300]}: {exc}")
+            self.health["cursor"] = None  # not resumed at a page that cannot be read
             return
         self.releases += read_count
         self.kept += len(notices)
         known = self.save(notices)
         nxt = next_link(package)
         if nxt is None:
+            self.health["cursor"] = None
             return
         if self.pages >= self.max_pages:
-            self.health["cap"] = f"stopped: page cap ({self.max_pages} pages); the rest waits for the next pass"
+            self.health["cursor"] = nxt
+            self.health["cap"] = (f"stopped: page cap ({self.max_pages} pages); the next pass resumes at "
+                                  "the following page")
             return
         if notices and known == len(notices):
+            self.health["cursor"] = None
             self.health["cap"] = "stopped: a whole page of notices already stored"
             return
         yield self._request(nxt)
