@@ -21,6 +21,8 @@ from typing import Any
 
 #: Spiders crawling at the same time inside one process.
 MAX_RUNNING = 8
+#: How long a crawl process waits for a host that another process is crawling (storage/leases.py).
+LEASE_WAIT_S = 60.0
 
 #: Source kind → spider name (crawlers/spiders/); the kinds this version collects.
 SPIDERS = {"rss": "rss", "sitemap": "sitemap", "site": "site", "ocds": "ocds"}
@@ -71,6 +73,7 @@ def _crawl(names: list[str], settings: Any, dry_run: bool = False) -> int:
     from scrapy.crawler import CrawlerProcess
     from scrapy.utils.project import get_project_settings
 
+    from storage import leases
     from storage import sources as store
     from storage.db import get_engine, read
 
@@ -83,7 +86,18 @@ def _crawl(names: list[str], settings: Any, dry_run: bool = False) -> int:
     logging.getLogger().setLevel(process.settings.get("LOG_LEVEL"))
     pending: list[tuple[str, str, str]] = [(n, SPIDERS[src["kind"]], host_of(src["url"]))
                                            for n, src in registry.items() if src and src["kind"] in SPIDERS]
-    plan = lanes([host for _, _, host in pending], process.settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN") or 1)
+    per_host = process.settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN") or 1
+    hosts = [host for _, _, host in pending]
+    # One crawl process per host anywhere (storage/leases.py); the lease outlives this process's
+    # own deadline (collect kills it after crawl_timeout_s per wave) by a margin.
+    holder = leases.holder_id()
+    held, busy = leases.claim(engine, hosts, holder, ttl_s=settings.crawl_timeout_s * waves(hosts, per_host) + 60,
+                              wait_s=min(LEASE_WAIT_S, settings.crawl_timeout_s / 4))
+    for name, _, host in pending:
+        if host in busy:
+            _defer(engine, name, host, busy[host], dry_run)
+    pending = [p for p in pending if p[2] in held]
+    plan = lanes([host for _, _, host in pending], per_host)
     running: dict[str, int] = {}
 
     def start_more(_: Any = None) -> Any:
@@ -103,10 +117,31 @@ def _crawl(names: list[str], settings: Any, dry_run: bool = False) -> int:
             d.addBoth(start_more)
         return None
 
-    start_more()
-    if process.crawlers:
-        process.start()
+    try:
+        start_more()
+        if process.crawlers:
+            process.start()
+    finally:
+        leases.release(engine, held, holder)
     return 0
+
+
+def _defer(engine: Any, name: str, host: str, holder: str, dry_run: bool) -> None:
+    """The host is being crawled elsewhere: say so in the source's health; it stays due."""
+    from datetime import datetime, timezone
+
+    from storage import sources as store
+    from storage.db import write
+
+    message = (f"deferred: {host} is being crawled by another process ({holder}); "
+               "this source is tried again at the next pass")
+    if dry_run:
+        sys.stderr.write(message + "\n")
+        return
+    now = datetime.now(timezone.utc)
+    with write(engine) as conn:
+        store.log_fetch(conn, {"source": name, "started_at": now, "finished_at": now, "status": "warning",
+                               "message": message})
 
 
 if __name__ == "__main__":

@@ -157,6 +157,17 @@ article_tags = Table(
     Column("polarity", Float),  # tone of the sentences that mention it
 )
 
+host_leases = Table(
+    "host_leases",
+    metadata,
+    # One crawl process per host at a time, across every process and machine that crawls (collect
+    # batches, Airflow tasks, `sources test`): the politeness limit is per host, not per process.
+    # A lease ends when released, when its holder process is gone (same machine), or at expires_at.
+    Column("host", String(255), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
 lsh_bands = Table(
     "lsh_bands",
     metadata,

@@ -1,0 +1,91 @@
+"""Host leases: one crawl process per host at a time, whoever starts it.
+
+`scrutineer collect` never splits a host across its processes, but under Airflow each source is its
+own task, so two sources on one host could crawl at once from two workers, each taking the host's
+whole per-domain allowance. A crawl process therefore leases its hosts in the database before it
+sends a request, and a second process waits for the lease (bounded) or defers those sources.
+
+A lease is free when released, when it expires (a holder on another machine that died), or when its
+holder was a process on this machine that no longer runs (same pid and start time), so a killed
+crawl does not block its host until expiry.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterable
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import Connection, Engine, delete, select, update
+
+from storage.db import write
+from storage.schema import host_leases
+from storage.upsert import insert_new
+
+
+def holder_id() -> str:
+    """This process, as `machine:pid:start time`: pid reuse does not make a dead holder look alive."""
+    import psutil
+
+    return f"{socket.gethostname()}:{os.getpid()}:{psutil.Process().create_time():.2f}"
+
+
+def _gone(holder: str) -> bool:
+    """True when `holder` was a process on this machine that no longer runs."""
+    import psutil
+
+    machine, _, rest = holder.partition(":")
+    pid, _, started = rest.partition(":")
+    if machine != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        proc = psutil.Process(int(pid))
+        return f"{proc.create_time():.2f}" != started or proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def try_acquire(conn: Connection, host: str, holder: str, ttl_s: float, now: datetime | None = None) -> str | None:
+    """Take the host's lease; None when taken, else the holder that has it."""
+    now = now or datetime.now(timezone.utc)
+    until = now + timedelta(seconds=ttl_s)
+    if insert_new(conn, host_leases, [{"host": host, "holder": holder, "expires_at": until}], "host"):
+        return None
+    row = conn.execute(select(host_leases.c.holder, host_leases.c.expires_at).where(host_leases.c.host == host)).first()
+    if row is None:  # released between the two statements: try again next round
+        return "(just released)"
+    if row.holder != holder and row.expires_at > now and not _gone(row.holder):
+        return str(row.holder)
+    taken = conn.execute(update(host_leases).where(host_leases.c.host == host, host_leases.c.holder == row.holder)
+                         .values(holder=holder, expires_at=until).returning(host_leases.c.host)).first()
+    return None if taken else str(row.holder)
+
+
+def claim(engine: Engine, hosts: Iterable[str], holder: str, ttl_s: float, wait_s: float,
+          step_s: float = 0.5) -> tuple[set[str], dict[str, str]]:
+    """Lease every host it can within `wait_s`: (hosts held, {busy host: its holder})."""
+    todo = sorted(set(hosts))
+    held: set[str] = set()
+    busy: dict[str, str] = {}
+    deadline = time.monotonic() + wait_s
+    while True:
+        busy = {}
+        for host in todo:
+            with write(engine) as conn:
+                other = try_acquire(conn, host, holder, ttl_s)
+            if other is None:
+                held.add(host)
+            else:
+                busy[host] = other
+        todo = sorted(busy)
+        if not todo or time.monotonic() >= deadline:
+            return held, busy
+        time.sleep(step_s)
+
+
+def release(engine: Engine, hosts: Iterable[str], holder: str) -> None:
+    hosts = list(hosts)
+    if hosts:
+        with write(engine) as conn:
+            conn.execute(delete(host_leases).where(host_leases.c.host.in_(hosts), host_leases.c.holder == holder))
