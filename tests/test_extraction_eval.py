@@ -45,3 +45,25 @@ def test_trafilatura_layout_snippets(tmp_path: Path) -> None:
         " 'without': ['Subscribe to our newsletter', 'Cookie settings']},\n}\n")
     fig = extraction_eval.evaluate(tmp_path, rounds=1)
     assert fig["layout"] == "snippets" and fig["f1_ours"] == 1.0
+
+
+@pytest.mark.timeout(120)
+def test_newspaper_layout_reads_pages_texts_and_urls(tmp_path: Path) -> None:
+    for d in ("html", "txt", "metadata"):
+        (tmp_path / d).mkdir()
+    for n in range(2):
+        (tmp_path / "html" / f"p{n}.html").write_text(_page(n), encoding="utf-8")
+        (tmp_path / "txt" / f"p{n}.txt").write_text("\n\n".join(f"{p} (page {n})" for p in BODY), encoding="utf-8")
+        (tmp_path / "metadata" / f"p{n}.json").write_text(json.dumps({"url": f"https://gazette.example/p{n}"}))
+    (tmp_path / "txt" / "orphan.txt").write_text("no page for this one")
+    mode, pages = extraction_eval.load(tmp_path)
+    assert mode == "tokens" and [p["url"] for p in pages] == ["https://gazette.example/p0", "https://gazette.example/p1"]
+    out = extraction_eval.evaluate(tmp_path, rounds=1)
+    assert out["pages"] == 2 and out["f1_ours"] > 0.95 and out["f1_bare"] > 0.95, out
+
+
+def test_token_f1_counts_characters_in_scripts_without_spaces() -> None:
+    # "It is sunny in Tokyo today" against "It is raining in Tokyo today": most characters shared.
+    p, r, f = extraction_eval.token_prf("今日の東京は晴れです", "今日の東京は雨です")
+    assert 0.7 < f < 1.0 and p < 1.0 and r < 1.0
+    assert extraction_eval.token_prf("Harbour board met", "harbour Board met") == (1.0, 1.0, 1.0)
