@@ -24,13 +24,18 @@ def lead_text(title: str, body: str, limit: int = TONE_SENTENCES) -> str:
     return " ".join([title, *sentences(body)[:limit]]).strip()
 
 
+#: The opening this many characters decide the language: about 170 words, plenty for a news
+#: article, and a third of the cost of the 3,000 used before (langid was a third of enrichment).
+LANGID_CHARS = 1000
+
+
 def detect_language(text: str, declared: str | None) -> str | None:
     """py3langid on the text (its model ships in the package, no download); the page's own
     declaration only when there is too little text to judge."""
     import py3langid
 
     if len(text) >= 40:
-        return str(py3langid.classify(text[:3000])[0])
+        return str(py3langid.classify(text[:LANGID_CHARS])[0])
     return declared
 
 

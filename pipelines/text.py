@@ -16,10 +16,19 @@ _ABBREVIATIONS = ("Mr", "Mrs", "Ms", "Dr", "Sir", "St", "Prof", "Supt", "Insp", 
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9£$])")
 
 
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+
+
+def _without_marks(m: re.Match[str]) -> str:
+    return "".join(c for c in m.group() if not unicodedata.combining(c))
+
+
 def fold(text: str) -> str:
     """NFKC, zero-width characters removed, accents stripped, curly quotes made straight."""
     text = unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH)
-    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    # Marks are dropped run by run over the non-ASCII stretches only (ASCII has none): the same
+    # result as testing every character, a fraction of the time on English text.
+    text = _NON_ASCII.sub(_without_marks, unicodedata.normalize("NFKD", text))
     return text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
 
 
