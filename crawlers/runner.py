@@ -35,6 +35,16 @@ def host_of(url: str) -> str:
     return (urlsplit(url).hostname or "").lower()
 
 
+def site_of(url: str) -> str:
+    """The lease key: host and port (`news.example:443`), so two servers on one machine's
+    loopback, as in tests, are two sites; real news sites differ by host anyway."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme, 0)
+    return f"{(parts.hostname or '').lower()}:{port}"
+
+
 def lanes(hosts: list[str], per_host_limit: int) -> dict[str, tuple[int, int]]:
     """Per host: (spiders it may run at once, requests each may have in flight there), so that
     together they never exceed the host's per-domain limit."""
@@ -88,15 +98,17 @@ def _crawl(names: list[str], settings: Any, dry_run: bool = False) -> int:
                                            for n, src in registry.items() if src and src["kind"] in SPIDERS]
     per_host = process.settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN") or 1
     hosts = [host for _, _, host in pending]
-    # One crawl process per host anywhere (storage/leases.py); the lease outlives this process's
-    # own deadline (collect kills it after crawl_timeout_s per wave) by a margin.
+    # One crawl process per site anywhere (storage/leases.py), a site being host and port; the
+    # lease outlives this process's own deadline (crawl_timeout_s per wave) by a margin.
+    site = {name: site_of(registry[name]["url"]) for name, _, _ in pending}
     holder = leases.holder_id()
-    held, busy = leases.claim(engine, hosts, holder, ttl_s=settings.crawl_timeout_s * waves(hosts, per_host) + 60,
+    held, busy = leases.claim(engine, site.values(), holder,
+                              ttl_s=settings.crawl_timeout_s * waves(hosts, per_host) + 60,
                               wait_s=min(LEASE_WAIT_S, settings.crawl_timeout_s / 4))
-    for name, _, host in pending:
-        if host in busy:
-            _defer(engine, name, host, busy[host], dry_run)
-    pending = [p for p in pending if p[2] in held]
+    for name, _, _ in pending:
+        if site[name] in busy:
+            _defer(engine, name, site[name], busy[site[name]], dry_run)
+    pending = [p for p in pending if site[p[0]] in held]
     plan = lanes([host for _, _, host in pending], per_host)
     running: dict[str, int] = {}
 

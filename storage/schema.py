@@ -163,6 +163,7 @@ host_leases = Table(
     # One crawl process per host at a time, across every process and machine that crawls (collect
     # batches, Airflow tasks, `sources test`): the politeness limit is per host, not per process.
     # A lease ends when released, when its holder process is gone (same machine), or at expires_at.
+    # The key is the site, host and port ("news.example:443": crawlers/runner.site_of).
     Column("host", String(255), primary_key=True),
     Column("holder", String(200), nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),

@@ -136,7 +136,8 @@ def test_a_host_leased_elsewhere_defers_the_source(sqlite_url: str, tmp_path: Pa
     try:
         import_sources(sqlite_url, tmp_path, [{"name": "alpha", "kind": "rss", "url": f"{host.base}/alpha.xml"}])
         with write(get_engine(sqlite_url)) as conn:  # a live crawl on another machine holds the host
-            assert leases.try_acquire(conn, "127.0.0.1", "elsewhere.invalid:4242:1.00", ttl_s=600) is None
+            site = f"127.0.0.1:{host.server.server_address[1]}"
+            assert leases.try_acquire(conn, site, "elsewhere.invalid:4242:1.00", ttl_s=600) is None
         proc = cli(sqlite_url, "collect", "--source", "alpha", env={"SCRUTINEER_CRAWL_TIMEOUT_S": "8"})
         assert proc.returncode == 0, proc.stderr
     finally:
