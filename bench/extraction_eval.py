@@ -34,7 +34,8 @@ from crawlers.extract import extract_article
 
 # A word, or one character of a script written without spaces (CJK, kana, hangul, Thai, Burmese),
 # so that token F1 means the same thing on a Chinese page as on an English one.
-_TOKEN = re.compile(r"[\u0e00-\u0eff\u1000-\u109f\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]|[^\W\u0e00-\u0eff\u1000-\u109f\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]+")
+_NO_SPACES = "\u0e00-\u0eff\u1000-\u109f\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af"
+_TOKEN = re.compile(f"[{_NO_SPACES}]|[^\\W{_NO_SPACES}]+")
 
 
 def load(root: Path) -> tuple[str, list[dict[str, Any]]]:

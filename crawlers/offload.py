@@ -83,10 +83,6 @@ def stop() -> None:
         _pool = None
 
 
-def running() -> bool:
-    return _pool is not None
-
-
 async def extract(url: str, html: bytes | str, content_type: str | None = None) -> dict[str, Any]:
     """`extract_article` in a worker when the pool runs, else here; the same fields either way."""
     global _pool

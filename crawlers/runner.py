@@ -17,11 +17,13 @@ import logging
 import math
 import sys
 from collections import Counter
+from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 #: Spiders crawling at the same time inside one process.
 MAX_RUNNING = 8
-#: How long a crawl process waits for a host that another process is crawling (storage/leases.py).
+#: How long a crawl process waits for a site that another process is crawling (storage/leases.py).
 LEASE_WAIT_S = 60.0
 
 #: Source kind → spider name (crawlers/spiders/); the kinds this version collects.
@@ -30,16 +32,12 @@ SPIDERS = {"rss": "rss", "sitemap": "sitemap", "site": "site", "ocds": "ocds"}
 
 def host_of(url: str) -> str:
     """Scrapy's download-slot key: the host name, without port (so ports of one host share it)."""
-    from urllib.parse import urlsplit
-
     return (urlsplit(url).hostname or "").lower()
 
 
 def site_of(url: str) -> str:
     """The lease key: host and port (`news.example:443`), so two servers on one machine's
     loopback, as in tests, are two sites; real news sites differ by host anyway."""
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     port = parts.port or {"http": 80, "https": 443}.get(parts.scheme, 0)
     return f"{(parts.hostname or '').lower()}:{port}"
@@ -138,14 +136,12 @@ def _crawl(names: list[str], settings: Any, dry_run: bool = False) -> int:
     return 0
 
 
-def _defer(engine: Any, name: str, host: str, holder: str, dry_run: bool) -> None:
-    """The host is being crawled elsewhere: say so in the source's health; it stays due."""
-    from datetime import datetime, timezone
-
+def _defer(engine: Any, name: str, site: str, holder: str, dry_run: bool) -> None:
+    """The site is being crawled elsewhere: say so in the source's health; it stays due."""
     from storage import sources as store
     from storage.db import write
 
-    message = (f"deferred: {host} is being crawled by another process ({holder}); "
+    message = (f"deferred: {site} is being crawled by another process ({holder}); "
                "this source is tried again at the next pass")
     if dry_run:
         sys.stderr.write(message + "\n")

@@ -35,21 +35,19 @@ def store_articles(conn: Connection, items: Iterable[Article]) -> UpsertCounts:
     counts = UpsertCounts()
     batch = list(items)
     rows = [_row(art) for art in batch]
-    first: dict[str, int] = {}
+    first: dict[str, int] = {}  # canonical URL → its first copy in the batch
     for i, row in enumerate(rows):
         first.setdefault(row["canonical_url"], i)
     created = insert_new(conn, articles, [rows[i] for i in first.values()], "canonical_url")
-    fresh = [i for i, row in enumerate(rows) if row["canonical_url"] in created and first[row["canonical_url"]] == i]
+    fresh = sorted(i for url, i in first.items() if url in created)
     upsert(conn, article_versions, [_version(batch[i], 1, rows[i]["content_hash"], rows[i]["fetched_at"])
                                     for i in fresh], ["article_id", "version"])
     counts.new = len(fresh)
-    done = set(fresh)
-    for i, art in enumerate(batch):
-        if i not in done:
-            if _store_known(conn, art, rows[i]):
-                counts.updated += 1
-            else:
-                counts.known += 1
+    for i in sorted(set(range(len(batch))) - set(fresh)):
+        if _store_known(conn, batch[i], rows[i]):
+            counts.updated += 1
+        else:
+            counts.known += 1
     return counts
 
 

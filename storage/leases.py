@@ -62,10 +62,10 @@ def try_acquire(conn: Connection, host: str, holder: str, ttl_s: float, now: dat
     return None if taken else str(row.holder)
 
 
-def claim(engine: Engine, hosts: Iterable[str], holder: str, ttl_s: float, wait_s: float,
+def claim(engine: Engine, keys: Iterable[str], holder: str, ttl_s: float, wait_s: float,
           step_s: float = 0.5) -> tuple[set[str], dict[str, str]]:
-    """Lease every host it can within `wait_s`: (hosts held, {busy host: its holder})."""
-    todo = sorted(set(hosts))
+    """Lease every key (a site, `host:port`) it can within `wait_s`: (held, {busy key: its holder})."""
+    todo = sorted(set(keys))
     held: set[str] = set()
     busy: dict[str, str] = {}
     deadline = time.monotonic() + wait_s

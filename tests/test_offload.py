@@ -58,6 +58,12 @@ def _stored(db: str) -> Counter[str]:
     return Counter(json.loads(line)["url"].split("/a/", 1)[1] for line in proc.stdout.splitlines() if line.strip())
 
 
+def _collect_wire(db: str, tmp_path: Path, server: HTTPServer, workers: str) -> None:
+    """One sitemap source over the site, collected with the worker-death fault armed on CRASH."""
+    import_sources(db, tmp_path, [{"name": "wire", "kind": "sitemap", "url": server.url_for("/sitemap.xml")}])
+    collect(db, env={"SCRUTINEER_TEST_FAULT": f"extract_worker_dies:{CRASH}", "SCRUTINEER_EXTRACT_WORKERS": workers})
+
+
 def _run_script(code: str, **kw: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True,
                           timeout=120, env={**os.environ, "PYTHONPATH": str(PROJECT_DIR)}, **kw)  # type: ignore[call-overload]
@@ -70,7 +76,8 @@ from pathlib import Path
 from crawlers import offload
 from crawlers.extract import extract_article
 assert offload.start(1)
-pages = [(f"https://news.example/{p.stem}", p.read_bytes()) for p in sorted(Path("tests/data/site/pages/news").glob("*.html"))]
+saved = sorted(Path("tests/data/site/pages/news").glob("*.html"))
+pages = [(f"https://news.example/{p.stem}", p.read_bytes()) for p in saved]
 async def both():
     return await asyncio.gather(*(offload.extract(u, h, "text/html; charset=utf-8") for u, h in pages))
 away = asyncio.run(both())
@@ -85,8 +92,7 @@ print(json.dumps({"pages": len(pages), "same": away == here, "texts": sum(bool(r
 
 def test_a_worker_that_dies_mid_page_loses_nothing(httpserver: HTTPServer, sqlite_url: str, tmp_path: Path) -> None:
     site = Site(httpserver)
-    import_sources(sqlite_url, tmp_path, [{"name": "wire", "kind": "sitemap", "url": httpserver.url_for("/sitemap.xml")}])
-    collect(sqlite_url, env={"SCRUTINEER_TEST_FAULT": f"extract_worker_dies:{CRASH}", "SCRUTINEER_EXTRACT_WORKERS": "1"})
+    _collect_wire(sqlite_url, tmp_path, httpserver, workers="1")
     first = _stored(sqlite_url)
     assert CRASH.rsplit("/", 1)[1] not in first  # it died on this page: nothing half-made was stored
     assert len(first) >= 1 and max(first.values()) == 1, first  # the rest went on (inline after the death)
@@ -136,6 +142,5 @@ def _alive(pid: int) -> bool:
 def test_zero_workers_extract_inline(httpserver: HTTPServer, sqlite_url: str, tmp_path: Path) -> None:
     """SCRUTINEER_EXTRACT_WORKERS=0: no worker, so the worker-only fault never fires and all is stored."""
     Site(httpserver)
-    import_sources(sqlite_url, tmp_path, [{"name": "wire", "kind": "sitemap", "url": httpserver.url_for("/sitemap.xml")}])
-    collect(sqlite_url, env={"SCRUTINEER_TEST_FAULT": f"extract_worker_dies:{CRASH}", "SCRUTINEER_EXTRACT_WORKERS": "0"})
+    _collect_wire(sqlite_url, tmp_path, httpserver, workers="0")
     assert sorted(_stored(sqlite_url)) == sorted(str(i) for i in range(PAGES))

@@ -116,8 +116,8 @@ def test_t08_close_delimited_bodies_are_checked_for_their_end(tmp_path: Path, sq
         srv.route("/cut.xml", close_delimited(feed, after=[len(feed) * 2 // 3]))  # the same byte each time
         srv.route("/whole.xml", close_delimited(rss("whole-feed")))
         srv.route("/pages.xml", respond(rss("cut-page", items=1, link_base=srv.url("/cut-pages"))))
-        srv.route("/cut-pages/cut-page/0", close_delimited(
-            PAGE, after=[PAGE.index(MARKER) + len(MARKER) + n for n in (10, 90)], content_type="text/html; charset=utf-8"))
+        cuts = [PAGE.index(MARKER) + len(MARKER) + n for n in (10, 90)]  # a different byte each time
+        srv.route("/cut-pages/cut-page/0", close_delimited(PAGE, after=cuts, content_type="text/html; charset=utf-8"))
         srv.route("/open.xml", respond(rss("open-page", items=1, link_base=srv.url("/open-pages"))))
         srv.route("/open-pages/open-page/0", close_delimited(no_end, content_type="text/html; charset=utf-8"))
         import_sources(sqlite_url, tmp_path, [

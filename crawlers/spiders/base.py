@@ -21,8 +21,8 @@ from twisted.internet.error import (
 )
 from twisted.python.failure import Failure
 
-from crawlers.dates import plausible
 from crawlers import offload
+from crawlers.dates import plausible
 from crawlers.guard import refusal_for, too_large
 from crawlers.integrity import TruncatedBody
 from crawlers.netpolicy import NonPublicAddress

@@ -5,9 +5,10 @@ Find a Tender answers 429 after about a dozen requests in two minutes, so a pass
 and the rest waits for the next pass, which resumes at the link where this one stopped (the
 source's `cursor`; also after a Retry-After or a failed page). A pass that reaches the end of the
 chain, or a page of notices all stored already, clears it: the next pass starts from the source's
-own URL. A resume link the API no longer answers is dropped and the pass starts from the top. A 429/403 with `Retry-After` is never retried within the
-pass: the time goes into health (`retry_after_until`), the item pipeline stores it, and every
-`collect` defers the source until then (pipelines/polling.py).
+own URL. A resume link the API no longer answers is dropped and the pass starts from the top.
+A 429/403 with `Retry-After` is never retried within the pass: the time goes into health
+(`retry_after_until`), the item pipeline stores it, and every `collect` defers the source until
+then (pipelines/polling.py).
 """
 from __future__ import annotations
 
