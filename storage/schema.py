@@ -78,6 +78,11 @@ sources = Table(
     # Where a paged source (ocds) stopped early (page cap, Retry-After, a failed page): the next
     # pass resumes there, so a backlog longer than one pass is read to its end.
     Column("cursor", Text),
+    # The name readers see (issue 12): `outlet` from the sources file overrides `outlet_learned`,
+    # which collection fills from og:site_name, JSON-LD publisher.name, the feed's <title> or the
+    # suffix the source's page titles share. storage.sources.outlet_names() resolves the two.
+    Column("outlet", Text),
+    Column("outlet_learned", Text),
 )
 
 fetch_log = Table(

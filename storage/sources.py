@@ -40,6 +40,13 @@ def list_sources(conn: Connection, include_removed: bool = False) -> list[dict[s
     return [dict(r._mapping) for r in conn.execute(stmt)]
 
 
+def outlet_names(conn: Connection) -> dict[str, str]:
+    """Source name -> the outlet name readers see: the file's `outlet`, else the learned one, else
+    the source name itself (a slug is better than nothing, and tells an analyst what to set)."""
+    rows = conn.execute(select(sources.c.name, sources.c.outlet, sources.c.outlet_learned))
+    return {r.name: (r.outlet or r.outlet_learned or r.name) for r in rows}
+
+
 def set_status(conn: Connection, name: str, status: str) -> bool:
     res = conn.execute(update(sources).where(sources.c.name == name)
                        .values(status=status, updated_at=datetime.now(timezone.utc)))
