@@ -24,9 +24,9 @@ demo: $(STAMP)
 
 # Debian's chromium for the digest rendering tests; installed when missing and we may (root + apt).
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@{ command -v chromium && command -v chromedriver; } >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq >/dev/null && apt-get install -y -qq chromium >/dev/null; \
+	    apt-get update -qq >/dev/null && apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	  else echo "chromium not installed and cannot install it here: browser tests will skip"; fi; }
 
 test: $(STAMP) browser
