@@ -14,8 +14,17 @@ import yaml
 
 FRESH = Path(__file__).parent / "data" / "fresh"
 SLUGS = {
-    "palantir", "met-police", "mopac", "sadiq-khan", "mark-rowley", "facial-recognition",
-    "peterborough", "procurement", "officer-misconduct", "ai-crime", "civil-liberties",
+    "palantir",
+    "met-police",
+    "mopac",
+    "sadiq-khan",
+    "mark-rowley",
+    "facial-recognition",
+    "peterborough",
+    "procurement",
+    "officer-misconduct",
+    "ai-crime",
+    "civil-liberties",
 }
 LABELS = {"negative", "neutral", "positive"}
 
