@@ -1,0 +1,229 @@
+"""Procurement notices joined to the news about the same procurement.
+
+A notice and a story join only on specific evidence, never on shared generic words ("police",
+"AI", "data", "platform" appear in half the corpus):
+
+- the story cites the notice itself: its ocid, its notice number (from the notice URL, e.g.
+  "000001-2026") or a reference number of at least six characters with a digit in it;
+- the story names a supplier of the notice (legal suffixes dropped, "Northgate Vision Systems")
+  together with the buyer, a title phrase or a distinctive title word;
+- the story names the buyer (by the taxonomy's aliases, so "the Met" is the Metropolitan Police
+  Service) and is about buying (the taxonomy's `procurement` tag), and shares with the notice's
+  title a phrase of two distinctive words, or two distinctive words, or one in its own headline.
+
+The functions are pure over plain dicts (notices in the shape of storage.notices rows, articles
+with id, story_id, title and text), so the digest, the notice export and the labelled-set scorer
+run the same join. `story_ids_for_notices` is the database entry point for the export.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pipelines.text import fold
+
+#: Words of a notice title that say nothing about which procurement it is.
+GENERIC = frozenset("""
+a an the of for and or to in on at by with from into under over new provision supply supplies
+service services system systems solution solutions platform platforms software data digital technology
+technologies tech it ict ai artificial intelligence police policing force forces constabulary
+support management managed contract contracts framework agreement lot lots tender procurement
+programme project equipment products product national regional local public sector uk england
+wales scotland london home office capability capabilities development delivery implementation
+maintenance related associated various including requirement requirements market engagement
+notice award phase stage year years month months call off dps dynamic purchasing
+live facial recognition lfr camera cameras cctv surveillance analytics analysis predictive drone drones
+body worn video van vans vehicle vehicles biometric biometrics automatic number plate anpr tool tools
+officers officer staff crime criminal justice safety security operational operations information
+""".split())
+#: A story is about buying when it says one of these (beside the taxonomy's `procurement` tag).
+BUYING = re.compile(r"\b(tender\w*|procure\w*|contract\w*|supplier\w*|bidder\w*|bids?|bidding|award\w*|"
+                    r"framework|invitation to tender|market engagement|notice|vendor\w*|purchas\w*)\b",
+                    re.IGNORECASE)
+_LEGAL = re.compile(r"\b(ltd|limited|plc|llp|llc|inc|incorporated|gmbh|corp|corporation|co|company|"
+                    r"holdings|group|uk|\(uk\))\.?$", re.IGNORECASE)
+_NOTICE_NUMBER = re.compile(r"\b(\d{6}-\d{4})\b")
+_WORD = re.compile(r"[a-z0-9]+")
+#: Articles this many days either side of a notice can be about it (the export's window).
+WINDOW_DAYS = 30
+
+
+def _norm(text: str) -> str:
+    """Lower-case, accent-free, punctuation and hyphens as spaces: "workforce-data" is "workforce data"."""
+    return " " + " ".join(_WORD.findall(fold(text or "").lower())) + " "
+
+
+def _has(haystack: str, phrase: str) -> bool:
+    p = _norm(phrase)
+    return len(p.strip()) > 0 and p in haystack
+
+
+def _stem(word: str) -> str:
+    return word[:-1] if len(word) > 4 and word.endswith("s") else word
+
+
+def supplier_core(name: str) -> str:
+    """"Northgate Vision Systems Ltd" -> "Northgate Vision Systems" (legal suffixes dropped)."""
+    name = " ".join((name or "").replace(",", " ").split())
+    while True:
+        shorter = _LEGAL.sub("", name).strip(" .,")
+        if shorter == name:
+            return name
+        name = shorter
+
+
+def _distinctive(title: str) -> list[str]:
+    return [w for w in _WORD.findall(fold(title or "").lower()) if w not in GENERIC and len(w) > 2
+            and not w.isdigit()]
+
+
+def _title_phrases(title: str) -> list[str]:
+    """Contiguous runs of two or more title words that hold at least one distinctive word and do not
+    start or end on a generic word: "live facial recognition vans", "workforce standards"."""
+    words = _WORD.findall(fold(title or "").lower())
+    out = []
+    for i in range(len(words)):
+        for j in range(i + 2, min(len(words), i + 6) + 1):
+            run = words[i:j]
+            if run[0] in GENERIC or run[-1] in GENERIC:
+                continue
+            if sum(w not in GENERIC and len(w) > 2 for w in run) >= 2:
+                out.append(" ".join(run))
+    return out
+
+
+def references(notice: dict[str, Any]) -> list[str]:
+    """Identifiers a story could cite: ocid, the notice number in its URL, reference-like ids."""
+    refs = [notice.get("ocid") or ""]
+    for key in ("notice_id", "reference", "tender_id"):
+        if notice.get(key):
+            refs.append(str(notice[key]))
+    m = _NOTICE_NUMBER.search(notice.get("url") or "")
+    if m:
+        refs.append(m.group(1))
+    return [r for r in dict.fromkeys(refs) if len(r) >= 6 and any(c.isdigit() for c in r)]
+
+
+@dataclass
+class Match:
+    """One notice-article join and the evidence for it, in words a reader can check."""
+    notice: str
+    article: str
+    story: str
+    why: list[str] = field(default_factory=list)
+
+
+def _buyer_slugs(tax: Any, buyer: str) -> set[str]:
+    if tax is None or not buyer:
+        return set()
+    found, _ = tax.analyse("", buyer)
+    return {s for s in found if s != "procurement"}
+
+
+def match_one(notice: dict[str, Any], article: dict[str, Any], tax: Any = None,
+              article_slugs: set[str] | None = None) -> list[str]:
+    """Why `article` is about `notice` (empty when it is not)."""
+    title, text = article.get("title") or "", article.get("text") or ""
+    hay = _norm(f"{title}\n{text}")
+    raw = f"{title}\n{text}"
+    for ref in references(notice):
+        if ref in raw:
+            return [f"cites {ref}"]
+    if article_slugs is None:
+        article_slugs = set(tax.analyse(title, text)[0]) if tax is not None else set()
+    buyer = notice.get("buyer") or ""
+    buyer_tags = _buyer_slugs(tax, buyer)
+    buyer_named = _has(hay, buyer) or bool(buyer_tags and buyer_tags <= article_slugs)
+    phrases = [p for p in _title_phrases(notice.get("title") or "") if f" {p} " in hay]
+    words = _distinctive(notice.get("title") or "")
+    story_words = {_stem(w) for w in hay.split()}
+    shared = [w for w in dict.fromkeys(words) if _stem(w) in story_words]
+    suppliers = [s for s in (supplier_core(x) for x in notice.get("suppliers") or [])
+                 if len(s) >= 5 and _has(hay, s) and not all(w in GENERIC for w in _norm(s).split())]
+    # The taxonomy's `procurement` tag is tuned against false friends ("a great deal", a footballer's
+    # contract); the bare word list stands in only when no taxonomy is given.
+    buying = "procurement" in article_slugs if tax is not None else bool(BUYING.search(raw))
+    head_words = {_stem(w) for w in _norm(title).split()}
+    in_headline = [w for w in shared if _stem(w) in head_words]
+    why: list[str] = []
+    if suppliers and (buyer_named or phrases or shared):
+        why.append(f"names the supplier {suppliers[0]}")
+        if buyer_named:
+            why.append(f"and the buyer {buyer}")
+        elif phrases:
+            why.append(f"and “{phrases[0]}”")
+        return why
+    if buyer_named and buying:
+        longest = max(phrases, key=len) if phrases else ""
+        if longest and len(longest.split()) >= 2:
+            return [f"names the buyer {buyer}", f"and “{longest}”"]
+        # Two distinctive title words in the story, or one in its headline: one word deep in the body
+        # ("standards", "Peterborough") is a coincidence as often as not.
+        if len(shared) >= 2 or in_headline:
+            return [f"names the buyer {buyer}", f"and {', '.join(shared)} from the notice title"]
+    return []
+
+
+def join(notices: Sequence[dict[str, Any]], articles: Sequence[dict[str, Any]], tax: Any = None) -> list[Match]:
+    """Every (notice, article) pair with specific evidence; notices keyed by `id` (else ocid),
+    articles by `id`, their story by `story_id` (else `story`, else the article id)."""
+    slugs = {a["id"]: (set(tax.analyse(a.get("title") or "", a.get("text") or "")[0]) if tax is not None else set())
+             for a in articles}
+    out = []
+    for n in notices:
+        key = n.get("id") or n["ocid"]
+        for a in articles:
+            why = match_one(n, a, tax, slugs[a["id"]])
+            if why:
+                out.append(Match(notice=key, article=a["id"], story=a.get("story_id") or a.get("story") or a["id"],
+                                 why=why))
+    return out
+
+
+def stories_by_notice(matches: Iterable[Match]) -> dict[str, dict[str, list[str]]]:
+    """notice key -> {story id -> why (from its first matching article)}."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for m in matches:
+        out.setdefault(m.notice, {}).setdefault(m.story, m.why)
+    return out
+
+
+def notices_by_story(matches: Iterable[Match]) -> dict[str, dict[str, list[str]]]:
+    out: dict[str, dict[str, list[str]]] = {}
+    for m in matches:
+        out.setdefault(m.story, {}).setdefault(m.notice, m.why)
+    return out
+
+
+def story_ids_for_notices(conn: Any, notices: Sequence[dict[str, Any]] | None = None, tax: Any = None,
+                          window_days: int = WINDOW_DAYS) -> dict[str, list[str]]:
+    """For the notice export's `story_ids`: notice row id (storage.notices `id`) -> the ids of the
+    stories about the same procurement among relevant articles published within `window_days` of
+    the notice, sorted. `notices` defaults to every stored notice; `tax` to the configured taxonomy.
+    """
+    from storage import notices as notice_store
+    from storage import texts
+
+    if tax is None:
+        from pipelines.settings import Settings
+        from pipelines.taxonomy import load
+
+        settings = Settings()
+        tax = load(settings.taxonomy, settings.gazetteer)
+    rows = list(notices) if notices is not None else notice_store.list_notices(conn, limit=100_000)
+    if not rows:
+        return {}
+    dates = [r["published_at"] for r in rows if isinstance(r.get("published_at"), datetime)]
+    if not dates:
+        return {r["id"]: [] for r in rows}
+    pad = timedelta(days=window_days)
+    articles = texts.relevant_between(conn, min(dates) - pad, max(dates) + pad)
+    out: dict[str, list[str]] = {r["id"]: [] for r in rows}
+    for n in rows:
+        near = [a for a in articles if abs(a["published_at"] - n["published_at"]) <= pad]
+        stories = stories_by_notice(join([n], near, tax))
+        out[n["id"]] = sorted(stories.get(n["id"], {}))
+    return out
