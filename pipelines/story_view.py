@@ -34,7 +34,7 @@ _BOILERPLATE = re.compile(
     r"privacy (policy|notice)|support our journalism|send us your)", re.IGNORECASE)
 #: "LONDON —", "12 November 2026:", "Manchester, Tuesday." — a dateline with nothing after it.
 _DATELINE_ONLY = re.compile(r"^[A-Z][A-Za-z .,'-]{0,40}[:—–-]?\s*$|^[\d]{1,2} [A-Za-z]+ \d{4}\W*$")
-_DATELINE_PREFIX = re.compile(r"^[A-Z][A-Z .'-]{2,30}\s*[—–-]{1,2}\s+")
+_DATELINE_PREFIX = re.compile(r"^[A-Z][A-Z .'-]{2,30}(\s*\([A-Za-z .]{1,20}\))?,?\s*[—–:-]{1,2}\s+")
 _SENTENCE_END = ".!?…\"'”’)"
 
 
