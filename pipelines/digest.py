@@ -33,7 +33,7 @@ from storage import articles as store
 from storage import notices as notice_store
 from storage import sources as source_store
 from storage import texts as text_store
-from storage.db import get_engine, read
+from storage.db import get_engine, read, write
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 MAX_STORIES = 25
@@ -489,15 +489,36 @@ class DigestReport:
     digests: list[Digest] = field(default_factory=list)
 
 
+def check_send(settings: Settings, week: str, allow_partial: bool = False,
+               now: datetime | None = None) -> None:
+    """Refuse a send that would go wrong for good: a week still running (its digest would be
+    incomplete and the week marked sent, so the real one never goes), or unsubscribe links that
+    point nowhere (no public URL configured)."""
+    from pipelines.errors import UserError
+
+    if urlsplit(settings.public_url).hostname in (None, "", "scrutineer.invalid") \
+            or (urlsplit(settings.public_url).hostname or "").endswith(".invalid"):
+        raise UserError("refusing to send: SCRUTINEER_PUBLIC_URL is not set, so unsubscribe links would "
+                        "point nowhere (set it to where `scrutineer unsubscribe-server` is reachable)")
+    end = weeks.window(week)[1]
+    if not allow_partial and end > (now or datetime.now(timezone.utc)):
+        raise UserError(f"refusing to send {week}: the week has not ended yet (ends "
+                        f"{end.astimezone(weeks.LONDON):%a %d %b %Y %H:%M} Europe/London; --allow-partial sends it anyway)")
+
+
 def run(settings: Settings, week: str | None = None, subscriber: str | None = None, out: Path | None = None,
-        send: bool = False) -> DigestReport:
-    """Build (and optionally write and send) the digest of `week` for each active subscriber."""
+        send: bool = False, allow_partial: bool = False) -> DigestReport:
+    """Build (and optionally write and send) the digest of `week` for each active subscriber.
+    A digest with nothing in it is not sent: it is recorded as "skipped", and a later send of the
+    same week (once there is something to say) still goes out."""
     from pipelines import mailer
     from pipelines.errors import UserError
     from storage import people
 
     week = week or weeks.last_complete_week()
     weeks.parse_week(week)
+    if send:
+        check_send(settings, week, allow_partial)
     engine = get_engine(settings.db)
     with read(engine) as conn:
         subs = people.list_subscribers(conn)
@@ -516,11 +537,20 @@ def run(settings: Settings, week: str | None = None, subscriber: str | None = No
         for d in report.digests:
             report.files.extend(write_files(d, out))
     archive(settings, report)
-    if send and report.digests:
+    if send:
+        to_send = []
+        for d in report.digests:
+            if d.empty:
+                with write(engine) as conn:
+                    people.skip_delivery(conn, d.email, week, message_id(d.email, week), "nothing to send")
+                report.outcomes.append(mailer.Outcome(d.email, "skipped-empty", "nothing to send this week"))
+            else:
+                to_send.append(d)
+    if send and to_send:
         cfg = mailer.parse_smtp_url(settings.smtp_url)
         smtp = mailer.connect(cfg)
         try:
-            for i, d in enumerate(report.digests):
+            for i, d in enumerate(to_send):
                 if os.environ.get("SCRUTINEER_TEST_FAULT") == f"mid_batch:{i}":
                     os.kill(os.getpid(), signal.SIGKILL)
                 report.outcomes.append(mailer.deliver(engine, smtp, d.email, week, d.message,
