@@ -103,7 +103,7 @@ def entity_sentences(tax: Any, title: str, text: str) -> dict[str, list[str]]:
     for slug, hit in found.items():
         keep = []
         for folded in hit.sentences:
-            sent = " ".join(by_folded.get(folded, folded).split())
+            sent = _DATELINE_PREFIX.sub("", " ".join(by_folded.get(folded, folded).split()))
             if _is_sentence(sent) and len(sent) <= EVIDENCE_CHARS and not same_as_headline(sent, title) \
                     and not _BOILERPLATE.search(sent):
                 keep.append(sent)
