@@ -587,7 +587,7 @@ def archive(settings: Settings, report: DigestReport) -> Path:
         links = []
         for f in sorted(folder.glob("*.html")):
             who = f.stem.split("--", 1)[-1]
-            label = f"{profiles[f.stem]}: {who}" if f.stem in profiles else who
+            label = profiles.get(f.stem, who)  # "vendor: bids@example.org"
             links.append(f'<li><a href="{html.escape(folder.name)}/{html.escape(f.name)}">{html.escape(label)}</a></li>')
         items.append(f"<li><strong>{html.escape(folder.name)}</strong><ul>{''.join(links)}</ul></li>")
     (root / "index.html").write_text(
@@ -597,9 +597,9 @@ def archive(settings: Settings, report: DigestReport) -> Path:
 
 
 def _remember_profile(folder: Path, d: Digest) -> None:
-    """profiles.tsv beside a week's files: which profile each archived digest was written for."""
+    """profiles.tsv beside a week's files: which profile (and address) each archived digest is for."""
     known = _profiles_in(folder)
-    known[file_stem(d.email, d.week)] = d.profile
+    known[file_stem(d.email, d.week)] = f"{d.profile}: {d.email}"
     (folder / "profiles.tsv").write_text("".join(f"{k}\t{v}\n" for k, v in sorted(known.items())), encoding="utf-8")
 
 
