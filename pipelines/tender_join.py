@@ -44,7 +44,7 @@ BUYING = re.compile(r"\b(tender\w*|procure\w*|contract\w*|supplier\w*|bidder\w*|
                     r"framework|invitation to tender|market engagement|notice|vendor\w*|purchas\w*)\b",
                     re.IGNORECASE)
 _LEGAL = re.compile(r"\b(ltd|limited|plc|llp|llc|inc|incorporated|gmbh|corp|corporation|co|company|"
-                    r"holdings|group|uk|\(uk\))\.?$", re.IGNORECASE)
+                    r"holdings|group|uk)\.?$", re.IGNORECASE)
 _NOTICE_NUMBER = re.compile(r"\b(\d{6}-\d{4})\b")
 _WORD = re.compile(r"[a-z0-9]+")
 #: Articles this many days either side of a notice can be about it (the export's window).
@@ -67,7 +67,7 @@ def _stem(word: str) -> str:
 
 def supplier_core(name: str) -> str:
     """"Northgate Vision Systems Ltd" -> "Northgate Vision Systems" (legal suffixes dropped)."""
-    name = " ".join((name or "").replace(",", " ").split())
+    name = " ".join(re.sub(r"\((uk|gb)\)", " ", (name or "").replace(",", " "), flags=re.IGNORECASE).split())
     while True:
         shorter = _LEGAL.sub("", name).strip(" .,")
         if shorter == name:
