@@ -168,7 +168,7 @@ def _stories(rows: list[dict[str, Any]], tags: dict[str, list[dict[str, Any]]], 
                         candidates.setdefault(slug, []).append(sent)
         stances = {slug: tone.label_for(t["polarity"]) for slug, t in story_tags.items()
                    if t.get("polarity") is not None}
-        evidence = story_view.stance_evidence(candidates, stances) if stances else {}
+        evidence = story_view.stance_evidence(candidates, stances, lede) if stances else {}
         stories.append({
             "id": sid, "headline": headline, "lede": clean(lede, 600),
             "evidence": {k: clean(v, 320) for k, v in evidence.items()}, "stances": stances,
@@ -502,8 +502,9 @@ def check_send(settings: Settings, week: str, allow_partial: bool = False,
                         "point nowhere (set it to where `scrutineer unsubscribe-server` is reachable)")
     end = weeks.window(week)[1]
     if not allow_partial and end > (now or datetime.now(timezone.utc)):
-        raise UserError(f"refusing to send {week}: the week has not ended yet (ends "
-                        f"{end.astimezone(weeks.LONDON):%a %d %b %Y %H:%M} Europe/London; --allow-partial sends it anyway)")
+        ends = f"{end.astimezone(weeks.LONDON):%a %d %b %Y %H:%M} Europe/London"
+        raise UserError(f"refusing to send {week}: the week has not ended yet (ends {ends}; "
+                        "--allow-partial sends it anyway)")
 
 
 def run(settings: Settings, week: str | None = None, subscriber: str | None = None, out: Path | None = None,
@@ -588,7 +589,8 @@ def archive(settings: Settings, report: DigestReport) -> Path:
         for f in sorted(folder.glob("*.html")):
             who = f.stem.split("--", 1)[-1]
             label = profiles.get(f.stem, who)  # "vendor: bids@example.org"
-            links.append(f'<li><a href="{html.escape(folder.name)}/{html.escape(f.name)}">{html.escape(label)}</a></li>')
+            href = f"{html.escape(folder.name)}/{html.escape(f.name)}"
+            links.append(f'<li><a href="{href}">{html.escape(label)}</a></li>')
         items.append(f"<li><strong>{html.escape(folder.name)}</strong><ul>{''.join(links)}</ul></li>")
     (root / "index.html").write_text(
         "<!DOCTYPE html><meta charset=utf-8><title>Scrutineer digest archive</title>"

@@ -62,8 +62,9 @@ def claim_delivery(conn: Connection, subscriber: str, week: str, message_id: str
     if existing["status"] in ("retry", "skipped"):
         res = conn.execute(update(deliveries).where(
             deliveries.c.subscriber == subscriber, deliveries.c.week == week,
-            deliveries.c.status == existing["status"]).values(message_id=message_id, status="sending", attempts=existing["attempts"] + 1,
-                                                   updated_at=_now()))
+            deliveries.c.status == existing["status"]).values(message_id=message_id, status="sending",
+                                                               attempts=existing["attempts"] + 1,
+                                                               updated_at=_now()))
         if res.rowcount == 1:
             return {**existing, "status": "sending", "claimed": True}
     return {**existing, "claimed": False}

@@ -1,5 +1,6 @@
 """A small invented week for the digest tests: two outlets with display names, one procurement
 source with notices, articles stored and processed like collected ones (no crawl needed)."""
+# ruff: noqa: E501  (the invented articles are written as paragraphs, one a line)
 from __future__ import annotations
 
 from datetime import datetime, timezone

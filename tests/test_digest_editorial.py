@@ -53,7 +53,7 @@ def test_digest_names_outlets_quotes_bodies_and_counts_notices(sqlite_url: str, 
         page = lxml.html.fromstring(d.html)
         shown = page.text_content() + " " + d.text + " " + subject
         # No source slug where an outlet belongs: subject, links, labels, coverage statement.
-        for slug, outlet in OUTLETS.items():
+        for slug in OUTLETS:
             assert slug not in shown, (d.profile, slug)
         assert "The Harbour Ledger" in shown and "Contracts Board" in shown
         assert "| News |" not in shown  # the site name and section are not part of a headline

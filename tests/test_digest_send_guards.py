@@ -17,7 +17,8 @@ from storage import people
 from storage.article import Article
 from storage.articles import store_articles
 from storage.db import get_engine, read, write
-from storage.schema import deliveries, subscribers as subscribers_table
+from storage.schema import deliveries
+from storage.schema import subscribers as subscribers_table
 from tests.digest_week import WEEK, build
 
 CLI = [sys.executable, "-m", "pipelines.cli"]
