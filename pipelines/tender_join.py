@@ -26,19 +26,24 @@ from typing import Any
 from pipelines.text import fold
 
 #: Words of a notice title that say nothing about which procurement it is.
-GENERIC = frozenset("""
+STOP = frozenset("""
 a an the of for and or to in on at by with from into under over new provision supply supplies
-service services system systems solution solutions platform platforms software data digital technology
-technologies tech it ict ai artificial intelligence police policing force forces constabulary
-support management managed contract contracts framework agreement lot lots tender procurement
-programme project equipment products product national regional local public sector uk england
-wales scotland london home office capability capabilities development delivery implementation
-maintenance related associated various including requirement requirements market engagement
-notice award phase stage year years month months call off dps dynamic purchasing
-live facial recognition lfr camera cameras cctv surveillance analytics analysis predictive drone drones
-body worn video van vans vehicle vehicles biometric biometrics automatic number plate anpr tool tools
-officers officer staff crime criminal justice safety security operational operations information
+service services system systems solution solutions contract contracts framework agreement lot lots
+tender procurement support management managed programme project equipment products product national
+regional local public sector uk england wales scotland london capability capabilities development
+delivery implementation maintenance related associated various including requirement requirements
+market engagement notice award phase stage year years month months call off dps dynamic purchasing
 """.split())
+#: Words of this domain: every other notice and story has them, so alone they identify nothing, but
+#: three in a row from the title ("body worn video") are a phrase.
+DOMAIN = frozenset("""
+platform platforms software data digital technology technologies tech it ict ai artificial intelligence
+police policing force forces constabulary home office live facial recognition lfr camera cameras cctv
+surveillance analytics analysis predictive drone drones body worn video van vans vehicle vehicles biometric
+biometrics automatic number plate anpr tool tools officers officer staff crime criminal justice safety
+security operational operations information
+""".split())
+GENERIC = STOP | DOMAIN
 #: A story is about buying when it says one of these (beside the taxonomy's `procurement` tag).
 BUYING = re.compile(r"\b(tender\w*|procure\w*|contract\w*|supplier\w*|bidder\w*|bids?|bidding|award\w*|"
                     r"framework|invitation to tender|market engagement|notice|vendor\w*|purchas\w*)\b",
@@ -81,16 +86,19 @@ def _distinctive(title: str) -> list[str]:
 
 
 def _title_phrases(title: str) -> list[str]:
-    """Contiguous runs of two or more title words that hold at least one distinctive word and do not
-    start or end on a generic word: "live facial recognition vans", "workforce standards"."""
+    """Contiguous runs of title words, not starting or ending on a stop word, with a distinctive word
+    and another meaningful one ("workforce standards", "custody suite") or three meaningful words
+    ("body worn video"): what a story about this procurement would repeat."""
     words = _WORD.findall(fold(title or "").lower())
     out = []
     for i in range(len(words)):
         for j in range(i + 2, min(len(words), i + 6) + 1):
             run = words[i:j]
-            if run[0] in GENERIC or run[-1] in GENERIC:
+            if run[0] in STOP or run[-1] in STOP:
                 continue
-            if sum(w not in GENERIC and len(w) > 2 for w in run) >= 2:
+            distinctive = sum(w not in GENERIC and len(w) > 2 for w in run)
+            meaningful = sum(w not in STOP for w in run)
+            if distinctive >= 2 or (distinctive >= 1 and meaningful >= 2) or meaningful >= 3:
                 out.append(" ".join(run))
     return out
 
