@@ -116,12 +116,13 @@ def stance_evidence(candidates: dict[str, list[str]], stances: dict[str, str],
                     already_shown: str = "") -> dict[str, str]:
     """Slug -> the sentence that carries its stance: the first candidate whose own tone is that
     stance. Each sentence has one tone, so a sentence quoted for two entities is quoted with the
-    same stance both times; a sentence already quoted (or in `already_shown`, the lede) is used
-    again only when there is no other. A slug with no agreeing sentence gets no quote."""
-    pool = sorted({s for slug in stances for s in candidates.get(slug, [])})
+    same stance both times; a sentence already quoted is used again only when there is no other.
+    A sentence of `already_shown` (the lede just above) is never quoted: the reader has just read it.
+    A slug with no agreeing sentence gets no quote."""
+    pool = sorted({s for slug in stances for s in candidates.get(slug, []) if s not in already_shown})
     tones = dict(zip(pool, (label for label, _ in tone.classify(pool)), strict=True))
     out: dict[str, str] = {}
-    used: set[str] = {s for s in pool if s in already_shown}
+    used: set[str] = set()
     for slug, wanted in stances.items():
         agreeing = [s for s in candidates.get(slug, []) if tones.get(s) == wanted]
         fresh = [s for s in agreeing if s not in used]
