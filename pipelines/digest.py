@@ -150,9 +150,11 @@ def _stories(rows: list[dict[str, Any]], tags: dict[str, list[dict[str, Any]]], 
         head_row = originals[0] if originals[0]["title"] else lead
         headline = clean(strip_outlet(head_row["title"], outlets_by_source.get(head_row["source"])))
         # The lede comes from the earliest full report (not a feed summary, not a copy).
-        full = [m for m in sorted(originals, key=lambda m: m["published_at"]) if m["extraction"] != "feed-summary"]
+        by_time = sorted(originals, key=lambda m: m["published_at"])
+        full = [m for m in by_time if m["extraction"] != "feed-summary"]
+        # A story read only from feed summaries takes its lede from the outlet's own summary.
         lede = ""
-        for m in full:
+        for m in full or by_time:
             lede = story_view.lede((texts.get(m["id"]) or {}).get("text") or "", headline)
             if lede:
                 break

@@ -124,67 +124,113 @@ class Match:
     why: list[str] = field(default_factory=list)
 
 
-def _buyer_slugs(tax: Any, buyer: str) -> set[str]:
-    if tax is None or not buyer:
-        return set()
-    found, _ = tax.analyse("", buyer)
-    return {s for s in found if s != "procurement"}
+#: Trailing words a company's everyday name drops: "Palantir Technologies" is "Palantir".
+_CORPORATE = frozenset("technologies technology systems solutions services software consulting consultancy "
+                       "digital international global europe".split())
 
 
-def match_one(notice: dict[str, Any], article: dict[str, Any], tax: Any = None,
-              article_slugs: set[str] | None = None) -> list[str]:
-    """Why `article` is about `notice` (empty when it is not)."""
+def supplier_names(name: str) -> list[str]:
+    """The names a story may use for a supplier: the registered name without legal suffixes, and
+    without a trailing corporate word ("Palantir Technologies UK Ltd" -> "Palantir Technologies",
+    "Palantir"). A name made only of generic words is no evidence and is left out."""
+    core = supplier_core(name)
+    words = core.split()
+    short = words[:]
+    while len(short) > 1 and short[-1].lower() in _CORPORATE:
+        short.pop()
+    out = []
+    for cand in dict.fromkeys([core, " ".join(short)]):
+        if len(cand) >= 5 and not all(w in GENERIC for w in _norm(cand).split()):
+            out.append(cand)
+    return out
+
+
+@dataclass
+class _Story:
+    """An article prepared once for every notice it is compared with."""
+    raw: str
+    hay: str
+    words: set[str]
+    head: set[str]
+    slugs: set[str]
+    buying: bool
+
+
+@dataclass
+class _Notice:
+    refs: list[str]
+    buyer: str
+    buyer_tags: set[str]
+    phrases: list[str]
+    words: list[str]
+    suppliers: list[list[str]]
+
+
+def _prepare_story(article: dict[str, Any], tax: Any) -> _Story:
     title, text = article.get("title") or "", article.get("text") or ""
-    hay = _norm(f"{title}\n{text}")
     raw = f"{title}\n{text}"
-    for ref in references(notice):
-        if ref in raw:
-            return [f"cites {ref}"]
-    if article_slugs is None:
-        article_slugs = set(tax.analyse(title, text)[0]) if tax is not None else set()
-    buyer = notice.get("buyer") or ""
-    buyer_tags = _buyer_slugs(tax, buyer)
-    buyer_named = _has(hay, buyer) or bool(buyer_tags and buyer_tags <= article_slugs)
-    phrases = [p for p in _title_phrases(notice.get("title") or "") if f" {p} " in hay]
-    words = _distinctive(notice.get("title") or "")
-    story_words = {_stem(w) for w in hay.split()}
-    shared = [w for w in dict.fromkeys(words) if _stem(w) in story_words]
-    suppliers = [s for s in (supplier_core(x) for x in notice.get("suppliers") or [])
-                 if len(s) >= 5 and _has(hay, s) and not all(w in GENERIC for w in _norm(s).split())]
+    hay = _norm(raw)
+    slugs = set(tax.analyse(title, text)[0]) if tax is not None else set()
     # The taxonomy's `procurement` tag is tuned against false friends ("a great deal", a footballer's
     # contract); the bare word list stands in only when no taxonomy is given.
-    buying = "procurement" in article_slugs if tax is not None else bool(BUYING.search(raw))
-    head_words = {_stem(w) for w in _norm(title).split()}
-    in_headline = [w for w in shared if _stem(w) in head_words]
-    why: list[str] = []
-    if suppliers and (buyer_named or phrases or shared):
-        why.append(f"names the supplier {suppliers[0]}")
+    buying = "procurement" in slugs if tax is not None else bool(BUYING.search(raw))
+    return _Story(raw=raw, hay=hay, words={_stem(w) for w in hay.split()},
+                  head={_stem(w) for w in _norm(title).split()}, slugs=slugs, buying=buying)
+
+
+def _prepare_notice(notice: dict[str, Any], tax: Any) -> _Notice:
+    buyer = notice.get("buyer") or ""
+    tags: set[str] = set()
+    if tax is not None and buyer:
+        tags = {t for t in tax.analyse("", buyer)[0] if t != "procurement"}
+    title = notice.get("title") or ""
+    return _Notice(refs=references(notice), buyer=buyer, buyer_tags=tags, phrases=_title_phrases(title),
+                   words=list(dict.fromkeys(_distinctive(title))),
+                   suppliers=[supplier_names(x) for x in notice.get("suppliers") or []])
+
+
+def _why(n: _Notice, a: _Story) -> list[str]:
+    for ref in n.refs:
+        if ref in a.raw:
+            return [f"cites {ref}"]
+    buyer_named = _has(a.hay, n.buyer) or bool(n.buyer_tags and n.buyer_tags <= a.slugs)
+    phrases = [p for p in n.phrases if f" {p} " in a.hay]
+    shared = [w for w in n.words if _stem(w) in a.words]
+    # A supplier's name as a proper noun (case kept): "Northgate" the place is not "Northgate" the firm.
+    supplier = next((name for names in n.suppliers for name in names
+                     if re.search(r"(?<!\w)" + re.escape(name) + r"(?!\w)", a.raw)), None)
+    if supplier and (buyer_named or phrases or shared):
         if buyer_named:
-            why.append(f"and the buyer {buyer}")
-        elif phrases:
-            why.append(f"and “{phrases[0]}”")
-        return why
-    if buyer_named and buying:
-        longest = max(phrases, key=len) if phrases else ""
-        if longest and len(longest.split()) >= 2:
-            return [f"names the buyer {buyer}", f"and “{longest}”"]
+            return [f"names the supplier {supplier}", f"and the buyer {n.buyer}"]
+        if phrases:
+            return [f"names the supplier {supplier}", f"and “{max(phrases, key=len)}”"]
+        return [f"names the supplier {supplier}", f"and {', '.join(shared)} from the notice title"]
+    if buyer_named and a.buying:
+        if phrases:
+            return [f"names the buyer {n.buyer}", f"and “{max(phrases, key=len)}”"]
         # Two distinctive title words in the story, or one in its headline: one word deep in the body
         # ("standards", "Peterborough") is a coincidence as often as not.
-        if len(shared) >= 2 or in_headline:
-            return [f"names the buyer {buyer}", f"and {', '.join(shared)} from the notice title"]
+        if len(shared) >= 2 or any(_stem(w) in a.head for w in shared):
+            return [f"names the buyer {n.buyer}", f"and {', '.join(shared)} from the notice title"]
     return []
+
+
+def match_one(notice: dict[str, Any], article: dict[str, Any], tax: Any = None) -> list[str]:
+    """Why `article` is about `notice` (empty when it is not)."""
+    return _why(_prepare_notice(notice, tax), _prepare_story(article, tax))
 
 
 def join(notices: Sequence[dict[str, Any]], articles: Sequence[dict[str, Any]], tax: Any = None) -> list[Match]:
     """Every (notice, article) pair with specific evidence; notices keyed by `id` (else ocid),
-    articles by `id`, their story by `story_id` (else `story`, else the article id)."""
-    slugs = {a["id"]: (set(tax.analyse(a.get("title") or "", a.get("text") or "")[0]) if tax is not None else set())
-             for a in articles}
+    articles by `id`, their story by `story_id` (else `story`, else the article id). Each article
+    and notice is read once, however many it is compared with."""
+    stories = [(a, _prepare_story(a, tax)) for a in articles]
     out = []
     for n in notices:
         key = n.get("id") or n["ocid"]
-        for a in articles:
-            why = match_one(n, a, tax, slugs[a["id"]])
+        prepared = _prepare_notice(n, tax)
+        for a, st in stories:
+            why = _why(prepared, st)
             if why:
                 out.append(Match(notice=key, article=a["id"], story=a.get("story_id") or a.get("story") or a["id"],
                                  why=why))
@@ -229,9 +275,10 @@ def story_ids_for_notices(conn: Any, notices: Sequence[dict[str, Any]] | None = 
         return {r["id"]: [] for r in rows}
     pad = timedelta(days=window_days)
     articles = texts.relevant_between(conn, min(dates) - pad, max(dates) + pad)
-    out: dict[str, list[str]] = {r["id"]: [] for r in rows}
+    prepared = [(a, _prepare_story(a, tax)) for a in articles]
+    out: dict[str, list[str]] = {}
     for n in rows:
-        near = [a for a in articles if abs(a["published_at"] - n["published_at"]) <= pad]
-        stories = stories_by_notice(join([n], near, tax))
-        out[n["id"]] = sorted(stories.get(n["id"], {}))
+        notice = _prepare_notice(n, tax)
+        out[n["id"]] = sorted({a["story_id"] or a["id"] for a, st in prepared
+                               if abs(a["published_at"] - n["published_at"]) <= pad and _why(notice, st)})
     return out

@@ -116,9 +116,9 @@ def test_addresses_are_unique_whatever_their_case(sqlite_url: str) -> None:
     assert removed.returncode == 0 and "removed" in removed.stdout
 
 
-def test_existing_case_duplicates_are_merged(sqlite_url: str) -> None:
-    Settings(db=sqlite_url)
-    engine = get_engine(sqlite_url)
+def test_existing_case_duplicates_are_merged(db_url: str) -> None:
+    """The data fix of migration 0010, on each backend."""
+    engine = get_engine(db_url)
     with write(engine) as conn:
         for i, (email, status, profile) in enumerate((("Zoe@X.example", "active", "rights"),
                                                       ("zoe@x.example", "unsubscribed", "vendor"),

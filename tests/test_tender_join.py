@@ -58,6 +58,19 @@ def test_generic_words_never_join(tax: Any) -> None:
 def test_supplier_core_drops_legal_suffixes() -> None:
     assert tender_join.supplier_core("Northgate Vision Systems Ltd.") == "Northgate Vision Systems"
     assert tender_join.supplier_core("Acme Analytics (UK) Limited") == "Acme Analytics"
+    assert tender_join.supplier_names("Palantir Technologies UK Ltd") == ["Palantir Technologies", "Palantir"]
+    assert tender_join.supplier_names("Data Services Ltd") == []  # generic words name no one
+
+
+def test_a_supplier_by_its_everyday_name_with_the_buyer(tax: Any) -> None:
+    notice = {"id": "m", "ocid": "ocds-x-1", "title": "Workforce standards data platform",
+              "buyer": "Metropolitan Police Service", "suppliers": ["Palantir Technologies UK Ltd"], "url": None}
+    story = _art("p1", "Met keeps Palantir", "The Met will keep using Palantir for another year.")
+    place = _art("p2", "Northgate estate", "Residents of the northgate vision group met Met officers.")
+    lfr = {**NOTICE, "url": None}
+    assert tender_join.join([notice], [story], tax)[0].why == ["names the supplier Palantir",
+                                                              "and the buyer Metropolitan Police Service"]
+    assert tender_join.join([lfr], [place], tax) == []
 
 
 @pytest.fixture(scope="module")
