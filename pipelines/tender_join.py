@@ -224,6 +224,8 @@ def join(notices: Sequence[dict[str, Any]], articles: Sequence[dict[str, Any]], 
     """Every (notice, article) pair with specific evidence; notices keyed by `id` (else ocid),
     articles by `id`, their story by `story_id` (else `story`, else the article id). Each article
     and notice is read once, however many it is compared with."""
+    if not notices:
+        return []
     stories = [(a, _prepare_story(a, tax)) for a in articles]
     out = []
     for n in notices:
