@@ -155,7 +155,8 @@ def _stories(rows: list[dict[str, Any]], tags: dict[str, list[dict[str, Any]]], 
         # A story read only from feed summaries takes its lede from the outlet's own summary.
         lede = ""
         for m in full or by_time:
-            lede = story_view.lede((texts.get(m["id"]) or {}).get("text") or "", headline)
+            stored = texts.get(m["id"]) or {}
+            lede = story_view.lede(stored.get("text") or stored.get("summary") or "", headline)
             if lede:
                 break
         # Evidence: body sentences of the story's original reports, earliest first, never the headline
