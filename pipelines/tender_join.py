@@ -5,11 +5,13 @@ A notice and a story join only on specific evidence, never on shared generic wor
 
 - the story cites the notice itself: its ocid, its notice number (from the notice URL, e.g.
   "000001-2026") or a reference number of at least six characters with a digit in it;
-- the story names a supplier of the notice (legal suffixes dropped, "Northgate Vision Systems")
-  together with the buyer, a title phrase or a distinctive title word;
+- the story names a supplier of the notice as a proper noun (legal suffixes dropped, and its
+  everyday name: "Palantir Technologies UK Ltd" is "Palantir") together with the buyer, a title
+  phrase or a distinctive title word;
 - the story names the buyer (by the taxonomy's aliases, so "the Met" is the Metropolitan Police
-  Service) and is about buying (the taxonomy's `procurement` tag), and shares with the notice's
-  title a phrase of two distinctive words, or two distinctive words, or one in its own headline.
+  Service) and is about buying (the taxonomy's `procurement` tag), and repeats a phrase of the
+  notice's title (a distinctive word and another meaningful one, "workforce standards", or three
+  domain words, "body worn video"), or two distinctive title words, or one in its own headline.
 
 The functions are pure over plain dicts (notices in the shape of storage.notices rows, articles
 with id, story_id, title and text), so the digest, the notice export and the labelled-set scorer
