@@ -159,7 +159,8 @@ def cmd_digest(args: argparse.Namespace) -> int:
     from pipelines import digest
 
     report = digest.run(_settings(args), week=args.week, subscriber=args.subscriber,
-                        out=Path(args.out) if args.out else None, send=args.send)
+                        out=Path(args.out) if args.out else None, send=args.send,
+                        allow_partial=args.allow_partial)
     for d in report.digests:
         print(f"{d.email}: {d.stories} stories for {d.week}")
     for path in report.files:
@@ -178,7 +179,7 @@ def cmd_subscribers_add(args: argparse.Namespace) -> int:
     from pipelines import subscribers
 
     subscribers.add(_settings(args), args.email, args.profile, args.topic, args.name)
-    print(f"{args.email}: subscribed ({args.profile})")
+    print(f"{args.email.strip().lower()}: subscribed ({args.profile})")
     return 0
 
 
@@ -186,7 +187,9 @@ def cmd_subscribers_list(args: argparse.Namespace) -> int:
     from pipelines import subscribers
 
     for s in subscribers.listing(_settings(args)):
-        print(f"{s['email']:<40} {s['profile']:<8} {s['status']:<13} {','.join(s['topics'])}")
+        topics = ",".join(s["topics"]) if s["topics"] else (
+            f"(profile) {','.join(s['profile_topics'])}" if s["profile_topics"] else "(profile) all relevant stories")
+        print(f"{s['email']:<40} {s['profile']:<8} {s['status']:<13} {topics}")
     return 0
 
 
@@ -316,7 +319,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--week", help="ISO week like 2026-W47 (default: the last complete week, Europe/London)")
     p.add_argument("--subscriber", metavar="EMAIL")
     p.add_argument("--out", metavar="DIR", help="write .html, .txt and .eml files here")
-    p.add_argument("--send", action="store_true", help="deliver by SMTP ($SCRUTINEER_SMTP_URL)")
+    p.add_argument("--send", action="store_true",
+                   help="deliver by SMTP ($SCRUTINEER_SMTP_URL; needs $SCRUTINEER_PUBLIC_URL for unsubscribe links)")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="with --send: allow a week that has not ended yet (its digest is sent once, incomplete)")
 
     subs = sub.add_parser("subscribers", help="digest recipients", description="Digest recipients.")
     subss = subs.add_subparsers(dest="subscribers_command", required=True, metavar="ACTION")

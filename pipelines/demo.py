@@ -73,7 +73,10 @@ def run(out: Path, db: str | None = None) -> dict[str, int]:
     # Every demo server is on loopback: allow exactly that address, nothing else private.
     os.environ["SCRUTINEER_ALLOW_PRIVATE_NETWORKS"] = "127.0.0.1/32"
     with Newsroom() as newsroom, SmtpSink() as sink, tender_portal() as portal:
-        settings = Settings(db=db, smtp_url=sink.url, allow_private_networks="127.0.0.1/32")
+        # Unsubscribe links point at a loopback `scrutineer unsubscribe-server` (its default port):
+        # `digest --send` refuses without a public URL.
+        settings = Settings(db=db, smtp_url=sink.url, allow_private_networks="127.0.0.1/32",
+                            public_url=os.environ.get("SCRUTINEER_PUBLIC_URL") or "http://127.0.0.1:8080")
         print(f"demo newsroom: {', '.join(f'{k} {v}' for k, v in newsroom.outlets.items())}")
         sources_file = newsroom.write_sources_yaml(out / "sources.yaml")
         listing = yaml.safe_load(sources_file.read_text(encoding="utf-8"))

@@ -25,14 +25,15 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, FileSystemLoader
 from sqlalchemy.engine import make_url
 
-from pipelines import tone, weeks
+from pipelines import story_view, tender_join, tone, weeks
 from pipelines.settings import PACKAGE_DIR, Settings
 from pipelines.subscribers import load_profiles
 from pipelines.taxonomy import load as load_taxonomy
 from storage import articles as store
 from storage import notices as notice_store
 from storage import sources as source_store
-from storage.db import get_engine, read
+from storage import texts as text_store
+from storage.db import get_engine, read, write
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 MAX_STORIES = 25
@@ -71,6 +72,8 @@ class WeekData:
     events: list[dict[str, Any]] = field(default_factory=list)
     #: procurement notices (OCDS releases) published in the week, for the tender watch
     notices: list[dict[str, Any]] = field(default_factory=list)
+    #: source name -> the outlet name readers see
+    outlets: dict[str, str] = field(default_factory=dict)
 
 
 TREND_WEEKS = 8
@@ -82,9 +85,43 @@ def _figures(rows: list[dict[str, Any]]) -> dict[str, int]:
             "outlets": len({r["source"] for r in rel})}
 
 
+_SEP = re.compile(r"\s+[|–—-]\s+|\s*\|\s*")
+
+
+def strip_outlet(headline: str, outlet: str | None) -> str:
+    """A headline without a trailing "| Section | Outlet", " - Outlet", " — Outlet" (or a leading
+    "Outlet | ") naming its own outlet. Extraction cleans titles; this keeps a stored title from
+    before that (or a thread's first headline) from showing the site name. A headline that merely
+    contains a separator is left whole."""
+    if not outlet or not headline:
+        return headline
+    low = outlet.strip().lower()
+    seps = list(_SEP.finditer(headline))
+    if not seps:
+        return headline
+    last = seps[-1]
+    if headline[last.end():].strip().lower() == low:
+        rest = headline[:last.start()]
+        if last.group().strip() == "|" and len(seps) >= 2 and seps[-2].group().strip() == "|" \
+                and len(rest[seps[-2].end():].split()) <= 2:
+            rest = rest[:seps[-2].start()]  # the section label between the pipes goes too
+        return rest.strip() or headline
+    first = seps[0]
+    if headline[:first.start()].strip().lower() == low:
+        return headline[first.end():].strip() or headline
+    return headline
+
+
 def _stories(rows: list[dict[str, Any]], tags: dict[str, list[dict[str, Any]]], tax: Any,
              week_start: datetime, known_stories: dict[str, dict[str, Any]],
-             threads: dict[str, str]) -> list[dict[str, Any]]:
+             threads: dict[str, str], outlets_by_source: dict[str, str] | None = None,
+             texts: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    outlets_by_source = outlets_by_source or {}
+    texts = texts or {}
+
+    def outlet(source: str) -> str:
+        return clean(outlets_by_source.get(source) or source, 80)
+
     by_story: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         # Pages with no article text never become an (empty) digest item (T18).
@@ -103,20 +140,48 @@ def _stories(rows: list[dict[str, Any]], tags: dict[str, list[dict[str, Any]]], 
             if m["source"] in seen:
                 continue
             seen.add(m["source"])
-            outlets.append({"source": clean(m["source"], 80), "link": article_link(m),
+            outlets.append({"source": outlet(m["source"]), "slug": m["source"], "link": article_link(m),
                             "summary_only": m["extraction"] == "feed-summary"})
         story_row = known_stories.get(sid)
         first_seen = min(m["published_at"] for m in members)
         if story_row is not None:
             first_seen = min(first_seen, story_row["first_seen_at"])
         relevance = max(m["relevance"] or 0 for m in members)
+        head_row = originals[0] if originals[0]["title"] else lead
+        headline = clean(strip_outlet(head_row["title"], outlets_by_source.get(head_row["source"])))
+        # The lede comes from the earliest full report (not a feed summary, not a copy).
+        by_time = sorted(originals, key=lambda m: m["published_at"])
+        full = [m for m in by_time if m["extraction"] != "feed-summary"]
+        # A story read only from feed summaries takes its lede from the outlet's own summary.
+        lede = ""
+        for m in full or by_time:
+            stored = texts.get(m["id"]) or {}
+            lede = story_view.lede(stored.get("text") or stored.get("summary") or "", headline)
+            if lede:
+                break
+        # Evidence: body sentences of the story's original reports, earliest first, never the headline
+        # (of any member) again; the sentence quoted carries the stance shown beside it.
+        candidates: dict[str, list[str]] = {}
+        heads = [clean(strip_outlet(m["title"] or "", outlets_by_source.get(m["source"]))) for m in members]
+        for m in sorted(originals, key=lambda m: m["published_at"])[:3]:
+            body = (texts.get(m["id"]) or {}).get("text") or ""
+            for slug, sents in story_view.entity_sentences(tax, headline, body).items():
+                for sent in sents:
+                    if not any(story_view.same_as_headline(sent, h) for h in heads if h):
+                        candidates.setdefault(slug, []).append(sent)
+        stances = {slug: tone.label_for(t["polarity"]) for slug, t in story_tags.items()
+                   if t.get("polarity") is not None}
+        evidence = story_view.stance_evidence(candidates, stances, lede) if stances else {}
         stories.append({
-            "id": sid, "headline": clean(originals[0]["title"] or lead["title"]),
+            "id": sid, "headline": headline, "lede": clean(lede, 600),
+            "evidence": {k: clean(v, 320) for k, v in evidence.items()}, "stances": stances,
+            "last_seen": max(m["published_at"] for m in members).astimezone(weeks.LONDON).strftime("%a %d %b %H:%M"),
             "link": article_link(originals[0]),
             "first_seen": first_seen.astimezone(weeks.LONDON).strftime("%a %d %b %H:%M"),
             "continuing": first_seen < week_start,
             # The saga this event continues, named by its first headline before this week.
-            "thread": clean(threads.get((story_row or {}).get("thread_id") or "", ""), 160) or None,
+            "thread": clean(_strip_any_outlet(threads.get((story_row or {}).get("thread_id") or "", ""),
+                                              outlets_by_source), 160) or None,
             "outlets": outlets, "slugs": sorted(story_tags),
             "tags": [tax.tags[s].label for s in sorted(story_tags) if s in tax.tags],
             "tag_rows": story_tags, "relevance": relevance,
@@ -127,25 +192,48 @@ def _stories(rows: list[dict[str, Any]], tags: dict[str, list[dict[str, Any]]], 
     return stories
 
 
+def _strip_any_outlet(headline: str, outlets_by_source: dict[str, str]) -> str:
+    """A thread's first headline carries no source, so try every known outlet name."""
+    for name in sorted(set(outlets_by_source.values()), key=len, reverse=True):
+        cut = strip_outlet(headline, name)
+        if cut != headline:
+            return cut
+    return headline
+
+
 def _coverage(rows: list[dict[str, Any]], fetches: list[dict[str, Any]],
-              registry: list[dict[str, Any]]) -> dict[str, Any]:
-    """Which sources failed (last fetch an error) or went silent (nothing published this week that
-    we saw), and which items could only be read from their feed summary."""
+              registry: list[dict[str, Any]], notices: list[dict[str, Any]] | None = None,
+              outlets: dict[str, str] | None = None) -> dict[str, Any]:
+    """Which sources failed (last fetch an error) or went silent (no items, articles or notices,
+    published this week), which procurement sources brought how many notices, and which items
+    could only be read from their feed summary. Sources are named by outlet, never by slug."""
+    outlets = outlets or {}
+
+    def name(source: str) -> str:
+        return clean(outlets.get(source) or source, 80)
+
     last = {f["source"]: f for f in fetches}
     seen = {r["source"] for r in rows}
-    failing, silent = [], []
+    notice_counts: dict[str, int] = {}
+    for n in notices or []:
+        notice_counts[n["source"]] = notice_counts.get(n["source"], 0) + 1
+    failing, silent, tender_sources = [], [], []
     for src in registry:
         if src["status"] != "active":
             continue
         f = last.get(src["name"])
         if f is not None and f["status"] == "error":
-            failing.append({"name": src["name"], "why": clean(f["message"] or "error", 160)})
+            failing.append({"name": name(src["name"]), "why": clean(f["message"] or "error", 160)})
+        elif src["name"] in notice_counts:
+            count = notice_counts[src["name"]]
+            tender_sources.append({"name": name(src["name"]), "count": count})
         elif src["name"] not in seen:
-            silent.append({"name": src["name"], "why": "no items published this week"
+            silent.append({"name": name(src["name"]), "why": "no items published this week"
                            if f is not None else "not collected since the week began"})
-    summary_only = [{"title": clean(r["title"], 160), "source": clean(r["source"], 80), "link": article_link(r)}
+    summary_only = [{"title": clean(strip_outlet(r["title"], outlets.get(r["source"])), 160),
+                     "source": name(r["source"]), "link": article_link(r)}
                     for r in rows if r["relevant"] and r["extraction"] == "feed-summary" and not r["duplicate_of"]]
-    return {"failing": failing, "silent": silent, "summary_only": summary_only}
+    return {"failing": failing, "silent": silent, "summary_only": summary_only, "notices": tender_sources}
 
 
 def _trend(conn: Any, week: str, slugs: list[str]) -> tuple[list[str], dict[str, list[float | None]]]:
@@ -180,8 +268,33 @@ def gather(settings: Settings, week: str) -> WeekData:
         trend_weeks, trend = _trend(conn, week, sorted(tax.tags))
         events = store.events_between(conn, start, end + timedelta(days=7))
         notices = notice_store.notices_between(conn, start, end)
+        outlets = source_store.outlet_names(conn)
+        # Text only for the originals a story shows (lede, evidence, the tender join), not the week's.
+        wanted = [r["id"] for r in rows if r["relevant"] and not r["duplicate_of"] and r["extraction"] != "no-text"]
+        texts = text_store.texts_for(conn, wanted)
     figures = _figures(rows)
     figures.update({f"prev_{k}": v for k, v in _figures(prev).items()})
+    def outlet(name: str) -> str:
+        return clean(outlets.get(name) or name, 80)
+
+    stories = _stories(rows, tags, tax, start, known, threads, outlets, texts)
+    by_id = {r["id"]: r for r in rows}
+    originals = [{**by_id[i], **texts[i], "story_id": by_id[i]["story_id"] or i} for i in wanted if i in texts]
+    matches = tender_join.join(notices, originals, tax)
+    per_notice = tender_join.stories_by_notice(matches)
+    per_story = tender_join.notices_by_story(matches)
+    story_by_id = {s["id"]: s for s in stories}
+    views = []
+    for n in notices:
+        view = notice_view(n)
+        view["news"] = [{"headline": story_by_id[sid]["headline"], "link": story_by_id[sid]["link"],
+                         "why": clean(" ".join(why), 200)}
+                        for sid, why in per_notice.get(n["id"], {}).items() if sid in story_by_id]
+        views.append(view)
+    titles = {n["id"]: clean(n["title"], 200) for n in notices}
+    for st in stories:
+        st["notices"] = [{"title": titles[nid], "why": clean(" ".join(why), 200)}
+                         for nid, why in per_story.get(st["id"], {}).items()]
     states = []
     for src in registry:
         h = health.get(src["name"], {})
@@ -190,14 +303,14 @@ def gather(settings: Settings, week: str) -> WeekData:
             state = "failing: " + clean(h.get("last_error_message") or "error", 120)
         elif src["status"] != "active":
             state = src["status"]
-        states.append({"name": src["name"], "state": state, "items_7d": h.get("items_7d", 0)})
-    return WeekData(week=week, stories=_stories(rows, tags, tax, start, known, threads), figures=figures,
-                    health=states,
-                    coverage=_coverage(rows, fetches, registry), trend=trend, trend_weeks=trend_weeks,
-                    events=[{"kind": e["kind"], "title": clean(e["title"], 200), "source": clean(e["source"], 80),
-                             "link": article_link(e), "when": e["detected_at"].astimezone(weeks.LONDON)
-                             .strftime("%a %d %b")} for e in events],
-                    notices=[notice_view(n) for n in notices])
+        states.append({"name": outlet(src["name"]), "state": state, "items_7d": h.get("items_7d", 0)})
+    return WeekData(week=week, stories=stories, figures=figures, health=states,
+                    coverage=_coverage(rows, fetches, registry, notices, outlets), trend=trend,
+                    trend_weeks=trend_weeks,
+                    events=[{"kind": e["kind"], "title": clean(_strip_any_outlet(e["title"], outlets), 200),
+                             "source": outlet(e["source"]), "link": article_link(e),
+                             "when": e["detected_at"].astimezone(weeks.LONDON).strftime("%a %d %b")} for e in events],
+                    notices=views, outlets=outlets)
 
 
 def notice_view(n: dict[str, Any]) -> dict[str, Any]:
@@ -210,7 +323,18 @@ def notice_view(n: dict[str, Any]) -> dict[str, Any]:
     return {"title": clean(n["title"], 200), "buyer": clean(n.get("buyer") or "", 120), "stage": n["stage"],
             "value": value, "suppliers": clean(", ".join(n.get("suppliers") or []), 200),
             "deadline": deadline.astimezone(weeks.LONDON).strftime("%a %d %b %Y") if deadline else "",
-            "link": safe_link(n.get("url")), "why": clean("; ".join(n.get("matched") or []), 200)}
+            "link": safe_link(n.get("url")), "why": clean("; ".join(n.get("matched") or []), 200),
+            "cpv": clean(", ".join(n.get("cpv") or []), 120), "news": []}
+
+
+#: Subject lines are cut (at a word, with an ellipsis) to stay under this many characters.
+SUBJECT_MAX = 90
+
+
+def subject_line(profile: str, week: str, headline: str | None) -> str:
+    """"Scrutineer vendor, 2026-W47: <top story's headline>", under SUBJECT_MAX characters."""
+    text = f"Scrutineer {profile}, {week}: {headline or 'no stories matched this week'}"
+    return story_view.cut(clean(text, 1000), SUBJECT_MAX - 1)
 
 
 def _change(now: int, before: int) -> str:
@@ -227,6 +351,11 @@ class Digest:
     text: str
     message: EmailMessage
     stories: int
+    #: the chart PNG (inline by Content-ID in the mail; a file beside archived HTML)
+    chart: bytes | None = None
+    profile: str = "analyst"
+    #: nothing to say: no story matched, no notice, no event (such a digest is not sent)
+    empty: bool = False
 
 
 def message_id(email: str, week: str) -> str:
@@ -270,7 +399,8 @@ def _chart(settings: Settings, data: WeekData, slugs: list[str]) -> tuple[bytes 
 
 def render(settings: Settings, data: WeekData, subscriber: dict[str, Any]) -> Digest:
     profiles = load_profiles(settings)
-    profile = profiles.get(subscriber.get("profile") or "analyst", profiles["analyst"])
+    profile_key = subscriber.get("profile") if subscriber.get("profile") in profiles else "analyst"
+    profile = profiles[profile_key]
     tax = load_taxonomy(settings.taxonomy, settings.gazetteer)
     topics = list(subscriber.get("topics") or [])
     wanted = set(topics or profile.get("topics") or [])
@@ -283,8 +413,9 @@ def render(settings: Settings, data: WeekData, subscriber: dict[str, Any]) -> Di
         for slug in profile.get("stance", []):
             t = s["tag_rows"].get(slug)
             if t and t.get("polarity") is not None:
+                # The quote is a body sentence whose own tone is this stance, or none at all.
                 stance.append({"label": tax.tags[slug].label, "tone": tone.label_for(t["polarity"]),
-                               "evidence": clean(t["evidence"], 280)})
+                               "evidence": s["evidence"].get(slug, "")})
         why = ", ".join(tax.tags[m].label for m in matched if m in tax.tags) if matched else "all relevant stories"
         chosen.append({**s, "stance": stance[:3], "why": why})
         if len(chosen) >= MAX_STORIES:
@@ -297,8 +428,7 @@ def render(settings: Settings, data: WeekData, subscriber: dict[str, Any]) -> Di
               f"{end.astimezone(weeks.LONDON):%a %d %b %Y}, Europe/London")
     token = subscriber.get("token") or ""
     unsubscribe_url = f"{settings.public_url.rstrip('/')}/unsubscribe/{token}"
-    lead = f": {chosen[0]['headline']}" if chosen else ""
-    subject = clean(f"Scrutineer {data.week}, {len(chosen)} stories{lead}", 200)
+    subject = subject_line(profile_key, data.week, chosen[0]["headline"] if chosen else None)
     ctx = {
         "subject": subject, "week": data.week, "period": period, "stories": chosen, "tenders": tenders,
         "notices": data.notices[:10] if profile.get("tenders") else [],
@@ -307,7 +437,7 @@ def render(settings: Settings, data: WeekData, subscriber: dict[str, Any]) -> Di
                     "stories_change": _change(f["stories"], f["prev_stories"]),
                     "articles_change": _change(f["articles"], f["prev_articles"]),
                     "outlets_change": _change(f["outlets"], f["prev_outlets"])},
-        "chart_cid": CHART_CID if chart_png else None, "legend": legend, "trend_weeks": data.trend_weeks,
+        "chart_src": f"cid:{CHART_CID}" if chart_png else None, "legend": legend, "trend_weeks": data.trend_weeks,
         "coverage": data.coverage, "health": data.health if profile.get("health") else [], "events": data.events,
         "unsubscribe_url": unsubscribe_url,
     }
@@ -327,7 +457,9 @@ def render(settings: Settings, data: WeekData, subscriber: dict[str, Any]) -> Di
         # RFC 2387 multipart/related inside the HTML alternative; the image travels with the mail.
         msg.get_payload()[1].add_related(chart_png, maintype="image", subtype="png", cid=f"<{CHART_CID}>",
                                          filename="sentiment.png", disposition="inline")
-    return Digest(subscriber["email"], data.week, subject, html, text, msg, len(chosen))
+    empty = not chosen and not ctx["notices"] and not data.events
+    return Digest(subscriber["email"], data.week, subject, html, text, msg, len(chosen), chart=chart_png,
+                  profile=profile_key, empty=empty)
 
 
 def file_stem(email: str, week: str) -> str:
@@ -335,10 +467,18 @@ def file_stem(email: str, week: str) -> str:
 
 
 def write_files(digest: Digest, out: Path) -> list[Path]:
+    """The .html (its chart a PNG file beside it: a cid: reference means nothing outside a mail),
+    the .txt and the .eml exactly as sent."""
     out.mkdir(parents=True, exist_ok=True)
     stem = file_stem(digest.email, digest.week)
     paths = [out / f"{stem}.html", out / f"{stem}.txt", out / f"{stem}.eml"]
-    paths[0].write_text(digest.html, encoding="utf-8")
+    page = digest.html
+    if digest.chart:
+        chart = out / f"{stem}.png"
+        chart.write_bytes(digest.chart)
+        page = page.replace(f'src="cid:{CHART_CID}"', f'src="{html.escape(chart.name)}"')
+        paths.append(chart)
+    paths[0].write_text(page, encoding="utf-8")
     paths[1].write_text(digest.text, encoding="utf-8")
     paths[2].write_bytes(digest.message.as_bytes())
     return paths
@@ -352,15 +492,37 @@ class DigestReport:
     digests: list[Digest] = field(default_factory=list)
 
 
+def check_send(settings: Settings, week: str, allow_partial: bool = False,
+               now: datetime | None = None) -> None:
+    """Refuse a send that would go wrong for good: a week still running (its digest would be
+    incomplete and the week marked sent, so the real one never goes), or unsubscribe links that
+    point nowhere (no public URL configured)."""
+    from pipelines.errors import UserError
+
+    if urlsplit(settings.public_url).hostname in (None, "", "scrutineer.invalid") \
+            or (urlsplit(settings.public_url).hostname or "").endswith(".invalid"):
+        raise UserError("refusing to send: SCRUTINEER_PUBLIC_URL is not set, so unsubscribe links would "
+                        "point nowhere (set it to where `scrutineer unsubscribe-server` is reachable)")
+    end = weeks.window(week)[1]
+    if not allow_partial and end > (now or datetime.now(timezone.utc)):
+        ends = f"{end.astimezone(weeks.LONDON):%a %d %b %Y %H:%M} Europe/London"
+        raise UserError(f"refusing to send {week}: the week has not ended yet (ends {ends}; "
+                        "--allow-partial sends it anyway)")
+
+
 def run(settings: Settings, week: str | None = None, subscriber: str | None = None, out: Path | None = None,
-        send: bool = False) -> DigestReport:
-    """Build (and optionally write and send) the digest of `week` for each active subscriber."""
+        send: bool = False, allow_partial: bool = False) -> DigestReport:
+    """Build (and optionally write and send) the digest of `week` for each active subscriber.
+    A digest with nothing in it is not sent: it is recorded as "skipped", and a later send of the
+    same week (once there is something to say) still goes out."""
     from pipelines import mailer
     from pipelines.errors import UserError
     from storage import people
 
     week = week or weeks.last_complete_week()
     weeks.parse_week(week)
+    if send:
+        check_send(settings, week, allow_partial)
     engine = get_engine(settings.db)
     with read(engine) as conn:
         subs = people.list_subscribers(conn)
@@ -379,11 +541,20 @@ def run(settings: Settings, week: str | None = None, subscriber: str | None = No
         for d in report.digests:
             report.files.extend(write_files(d, out))
     archive(settings, report)
-    if send and report.digests:
+    if send:
+        to_send = []
+        for d in report.digests:
+            if d.empty:
+                with write(engine) as conn:
+                    people.skip_delivery(conn, d.email, week, message_id(d.email, week), "nothing to send")
+                report.outcomes.append(mailer.Outcome(d.email, "skipped-empty", "nothing to send this week"))
+            else:
+                to_send.append(d)
+    if send and to_send:
         cfg = mailer.parse_smtp_url(settings.smtp_url)
         smtp = mailer.connect(cfg)
         try:
-            for i, d in enumerate(report.digests):
+            for i, d in enumerate(to_send):
                 if os.environ.get("SCRUTINEER_TEST_FAULT") == f"mid_batch:{i}":
                     os.kill(os.getpid(), signal.SIGKILL)
                 report.outcomes.append(mailer.deliver(engine, smtp, d.email, week, d.message,
@@ -411,16 +582,37 @@ def archive(settings: Settings, report: DigestReport) -> Path:
     root = archive_dir(settings)
     for d in report.digests:
         write_files(d, root / report.week)
+    for d in report.digests:
+        _remember_profile(root / report.week, d)
     weeks_built = sorted((p for p in root.iterdir() if p.is_dir()), reverse=True)
     items = []
     for folder in weeks_built:
-        links = " ".join(f'<a href="{html.escape(folder.name)}/{html.escape(f.name)}">{html.escape(f.stem)}</a>'
-                         for f in sorted(folder.glob("*.html")))
-        items.append(f"<li><strong>{html.escape(folder.name)}</strong> {links}</li>")
+        profiles = _profiles_in(folder)
+        links = []
+        for f in sorted(folder.glob("*.html")):
+            who = f.stem.split("--", 1)[-1]
+            label = profiles.get(f.stem, who)  # "vendor: bids@example.org"
+            href = f"{html.escape(folder.name)}/{html.escape(f.name)}"
+            links.append(f'<li><a href="{href}">{html.escape(label)}</a></li>')
+        items.append(f"<li><strong>{html.escape(folder.name)}</strong><ul>{''.join(links)}</ul></li>")
     (root / "index.html").write_text(
         "<!DOCTYPE html><meta charset=utf-8><title>Scrutineer digest archive</title>"
         f"<h1>Scrutineer digest archive</h1><ul>{''.join(items)}</ul>\n", encoding="utf-8")
     return root
+
+
+def _remember_profile(folder: Path, d: Digest) -> None:
+    """profiles.tsv beside a week's files: which profile (and address) each archived digest is for."""
+    known = _profiles_in(folder)
+    known[file_stem(d.email, d.week)] = f"{d.profile}: {d.email}"
+    (folder / "profiles.tsv").write_text("".join(f"{k}\t{v}\n" for k, v in sorted(known.items())), encoding="utf-8")
+
+
+def _profiles_in(folder: Path) -> dict[str, str]:
+    path = folder / "profiles.tsv"
+    if not path.exists():
+        return {}
+    return dict(line.split("\t", 1) for line in path.read_text(encoding="utf-8").splitlines() if "\t" in line)
 
 
 def _envelope_from(settings: Settings) -> str:

@@ -2,6 +2,7 @@
 so a CRLF or a second address can never reach a header (CVE-2024-6923)."""
 from __future__ import annotations
 
+import difflib
 import re
 import secrets
 from email.headerregistry import Address
@@ -31,7 +32,23 @@ def check_email(email: str) -> str:
         Address(addr_spec=email)
     except (ValueError, IndexError) as exc:
         raise UserError(f"not a valid email address: {email[:80]!r}") from exc
-    return email
+    return email.lower()
+
+
+def check_topics(settings: Settings, topics: list[str]) -> list[str]:
+    """Every topic must be a taxonomy slug: a misspelt one would match nothing, every week, silently."""
+    from pipelines.taxonomy import load
+
+    known = sorted(load(settings.taxonomy, settings.gazetteer).tags)
+    out = []
+    for raw in topics:
+        topic = raw.strip().lower()
+        if topic not in known:
+            close = difflib.get_close_matches(topic, known, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else " (see pipelines/taxonomy.yaml for the slugs)"
+            raise UserError(f"unknown topic {raw[:60]!r}{hint}")
+        out.append(topic)
+    return sorted(set(out))
 
 
 def add(settings: Settings, email: str, profile: str = "analyst", topics: list[str] | None = None,
@@ -42,13 +59,17 @@ def add(settings: Settings, email: str, profile: str = "analyst", topics: list[s
         raise UserError(f"unknown profile {profile!r} (known: {', '.join(sorted(profiles))})")
     if name is not None and any(c in name for c in "\r\n\x00"):
         raise UserError("subscriber name may not contain line breaks")
+    chosen = check_topics(settings, topics or [])
     with write(get_engine(settings.db)) as conn:
-        people.save_subscriber(conn, email, name, profile, sorted(set(topics or [])), secrets.token_urlsafe(32))
+        people.save_subscriber(conn, email, name, profile, chosen, secrets.token_urlsafe(32))
 
 
 def listing(settings: Settings) -> list[dict[str, Any]]:
+    """Each subscriber with `profile_topics`: the topics their profile selects when they chose none."""
+    profiles = load_profiles(settings)
     with read(get_engine(settings.db)) as conn:
-        return people.list_subscribers(conn, active_only=False)
+        rows = people.list_subscribers(conn, active_only=False)
+    return [{**r, "profile_topics": list((profiles.get(r["profile"]) or {}).get("topics") or [])} for r in rows]
 
 
 def remove(settings: Settings, email: str) -> bool:

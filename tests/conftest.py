@@ -13,6 +13,9 @@ import yaml
 # Every test server is on loopback; tests of the network policy unset or narrow this themselves.
 os.environ["SCRUTINEER_ALLOW_PRIVATE_NETWORKS"] = "1"
 os.environ.setdefault("SCRUTINEER_CRAWL_TIMEOUT_S", "120")
+# `digest --send` refuses without a public URL for unsubscribe links (issue 12); tests send to a
+# reserved .test one (the guard's own tests unset it).
+os.environ.setdefault("SCRUTINEER_PUBLIC_URL", "https://scrutineer.test")
 
 DATA = Path(__file__).parent / "data"
 PG_URL = os.environ.get("SCRUTINEER_TEST_PG_URL")

@@ -122,3 +122,62 @@ def test_digest_renders_in_chromium_without_network(profile: str, collected: dic
     assert proxy.hits == []
     assert shot.exists() and shot.stat().st_size > 10_000
     print(f"screenshot: {shot}")
+
+
+def _driver() -> Any:
+    """Headless Chromium driven by Debian's chromedriver (no Selenium Manager download), every
+    request sent to a proxy on a closed loopback port: an archived page must need no network."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    driver_path = shutil.which("chromedriver")
+    if driver_path is None:
+        pytest.skip("Debian's chromium-driver is not installed (make browser installs it)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=800,2600",
+                "--disable-background-networking", f"--proxy-server=http://127.0.0.1:{dead}"):
+        options.add_argument(arg)
+    return webdriver.Chrome(service=Service(driver_path), options=options)
+
+
+def test_archived_pages_show_the_chart_and_read_like_an_editor_wrote_them(sqlite_url: str, tmp_path: Path) -> None:
+    """Issue 12: each profile's archived page, opened from disk, loads its chart (naturalWidth > 0);
+    no stance quote is or contains its headline; no source slug is shown where an outlet belongs."""
+    from tests.digest_week import OUTLETS, WEEK, build
+
+    settings = build(sqlite_url)
+    for profile in ("rights", "vendor", "analyst"):
+        subscribers.add(settings, f"{profile}@example.org", profile)
+    digest.run(settings, week=WEEK)
+    root = digest.archive_dir(settings)
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    browser = _driver()
+    try:
+        for profile in ("rights", "vendor", "analyst"):
+            page = root / WEEK / f"{digest.file_stem(f'{profile}@example.org', WEEK)}.html"
+            browser.get(page.as_uri())
+            widths = browser.execute_script(
+                "return Array.from(document.images).map(i => i.complete ? i.naturalWidth : -1)")
+            assert widths and all(w > 0 for w in widths), (profile, widths)
+            pairs = browser.execute_script(
+                "return Array.from(document.querySelectorAll('.story')).flatMap(s => "
+                "Array.from(s.querySelectorAll('q.evidence'))"
+                ".map(q => [s.querySelector('h3').innerText, q.innerText]))")
+            for headline, quote in pairs:
+                assert headline.strip() not in quote and quote.strip() != headline.strip(), (headline, quote)
+            text = browser.execute_script("return document.body.innerText")
+            assert not [slug for slug in OUTLETS if slug in text], profile
+            assert "The Harbour Ledger" in text
+            shot = shots / f"archived-{profile}.png"
+            browser.save_screenshot(str(shot))
+            assert shot.stat().st_size > 10_000
+            print(f"screenshot: {shot}")
+    finally:
+        browser.quit()
+    index = (root / "index.html").as_uri()
+    assert index  # the index is beside the weeks (its content is checked in test_digest_editorial)

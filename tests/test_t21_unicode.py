@@ -126,6 +126,7 @@ def test_t21_unicode_through_collect_process_digest_export(tmp_path: Path, sqlit
     subject = str(msg["Subject"])
     cleaned = {normalise_text(CAFE_TITLE), normalise_text(PALANTIR_TITLE)}
     assert any(t in html for t in cleaned), "the override-bearing headlines are in the digest"
-    assert subject.split(": ", 1)[-1] in cleaned, subject  # the lead headline had an override
+    lead = subject.split(": ", 1)[-1]  # the lead headline had an override (cut under 90 characters)
+    assert lead in cleaned or any(t.startswith(lead.rstrip("…")) for t in cleaned), subject
     for where, value in (("subject", subject), ("html", html), ("txt", (out / f"{stem}.txt").read_text())):
         assert not BIDI & set(value), where

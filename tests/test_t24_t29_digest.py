@@ -105,7 +105,8 @@ def test_t24_markup_injection_never_reaches_the_digest(tmp_path: Path, sqlite_ur
     for tag in ("script", "style", "iframe", "form", "base", "svg", "input"):
         assert not list(tree.iter(tag)), tag
     assert not [m for m in tree.iter("meta") if m.get("http-equiv")]
-    assert all(img.get("src") == f"cid:{digest.CHART_CID}" for img in tree.iter("img"))
+    # The written page shows the chart from the PNG beside it (a cid: reference works only in the mail).
+    assert all(img.get("src") == f"{digest.file_stem('reader@example.org', WEEK)}.png" for img in tree.iter("img"))
     assert not [k for el in tree.iter() for k in el.attrib if k.lower().startswith("on")]
     styles = "".join(el.get("style", "") for el in tree.iter())
     assert "url(" not in styles and "expression(" not in styles  # scraped CSS only ever appears as text
@@ -145,9 +146,16 @@ def test_t25_header_injection(tmp_path: Path, sqlite_url: str) -> None:
     assert b"=?utf-8?" in b"".join(folded).lower()  # non-ASCII RFC 2047-encoded
 
 
+def _one_story(db: str) -> None:
+    """The week needs something in it: a digest with nothing to say is not sent (issue 12)."""
+    _article(db, "https://news.example/met-ai", "Met Police facial recognition and Palantir AI row")
+    process.run(Settings(db=db))
+
+
 @pytest.fixture
 def three_subscribers(sqlite_url: str) -> Settings:
     settings = Settings(db=sqlite_url)
+    _one_story(sqlite_url)
     for name in ("a", "b", "c"):
         subscribers.add(settings, f"{name}@example.org", "analyst")
     return settings
@@ -203,6 +211,7 @@ class _ScriptedSink(SmtpSink):
 
 def test_t26_transient_retried_permanent_failed(sqlite_url: str) -> None:
     settings = Settings(db=sqlite_url)
+    _one_story(sqlite_url)
     subscribers.add(settings, "a@example.org", "analyst")
     with _ScriptedSink("451 4.3.0 try later") as sink:
         first = _cli("digest", "--week", WEEK, "--send", "--db", sqlite_url, env={"SCRUTINEER_SMTP_URL": sink.url})
@@ -254,6 +263,7 @@ def _tls_controller(handler: Any, ctx: ssl.SSLContext | None, port: int, **kw: A
 def test_t27_smtp_transport_never_falls_back_to_clear(sqlite_url: str, tls_cert: tuple[ssl.SSLContext, Path]) -> None:
     server_ctx, ca_file = tls_cert
     settings = Settings(db=sqlite_url)
+    _one_story(sqlite_url)
     subscribers.add(settings, "a@example.org", "analyst")
 
     def send(url: str) -> subprocess.CompletedProcess[str]:
@@ -304,6 +314,7 @@ def sink_handler(sink: SmtpSink) -> Any:
 
 def test_t28_one_click_unsubscribe(tmp_path: Path, sqlite_url: str) -> None:
     settings = Settings(db=sqlite_url)
+    _one_story(sqlite_url)
     subscribers.add(settings, "a@example.org", "analyst")
     report = digest.run(settings, week=WEEK, out=tmp_path)
     msg = _eml(next(tmp_path.glob("*.eml")))
@@ -424,6 +435,7 @@ def _injecting_server(server_ctx: ssl.SSLContext, received: list[bytes]) -> tupl
 def test_t27_plaintext_injected_before_the_handshake_is_ignored(sqlite_url: str,
                                                                tls_cert: tuple[ssl.SSLContext, Path]) -> None:
     server_ctx, ca_file = tls_cert
+    _one_story(sqlite_url)
     subscribers.add(Settings(db=sqlite_url), "a@example.org", "analyst")
     received: list[bytes] = []
     port, thread = _injecting_server(server_ctx, received)

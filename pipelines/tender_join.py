@@ -1,0 +1,288 @@
+"""Procurement notices joined to the news about the same procurement.
+
+A notice and a story join only on specific evidence, never on shared generic words ("police",
+"AI", "data", "platform" appear in half the corpus):
+
+- the story cites the notice itself: its ocid, its notice number (from the notice URL, e.g.
+  "000001-2026") or a reference number of at least six characters with a digit in it;
+- the story names a supplier of the notice as a proper noun (legal suffixes dropped, and its
+  everyday name: "Palantir Technologies UK Ltd" is "Palantir") together with the buyer, a title
+  phrase or a distinctive title word;
+- the story names the buyer (by the taxonomy's aliases, so "the Met" is the Metropolitan Police
+  Service) and is about buying (the taxonomy's `procurement` tag), and repeats a phrase of the
+  notice's title (a distinctive word and another meaningful one, "workforce standards", or three
+  domain words, "body worn video"), or two distinctive title words, or one in its own headline.
+
+The functions are pure over plain dicts (notices in the shape of storage.notices rows, articles
+with id, story_id, title and text), so the digest, the notice export and the labelled-set scorer
+run the same join. `story_ids_for_notices` is the database entry point for the export.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pipelines.text import fold
+
+#: Words of a notice title that say nothing about which procurement it is.
+STOP = frozenset("""
+a an the of for and or to in on at by with from into under over new provision supply supplies
+service services system systems solution solutions contract contracts framework agreement lot lots
+tender procurement support management managed programme project equipment products product national
+regional local public sector uk england wales scotland london capability capabilities development
+delivery implementation maintenance related associated various including requirement requirements
+market engagement notice award phase stage year years month months call off dps dynamic purchasing
+""".split())
+#: Words of this domain: every other notice and story has them, so alone they identify nothing, but
+#: three in a row from the title ("body worn video") are a phrase.
+DOMAIN = frozenset("""
+platform platforms software data digital technology technologies tech it ict ai artificial intelligence
+police policing force forces constabulary home office live facial recognition lfr camera cameras cctv
+surveillance analytics analysis predictive drone drones body worn video van vans vehicle vehicles biometric
+biometrics automatic number plate anpr tool tools officers officer staff crime criminal justice safety
+security operational operations information
+""".split())
+GENERIC = STOP | DOMAIN
+#: A story is about buying when it says one of these (beside the taxonomy's `procurement` tag).
+BUYING = re.compile(r"\b(tender\w*|procure\w*|contract\w*|supplier\w*|bidder\w*|bids?|bidding|award\w*|"
+                    r"framework|invitation to tender|market engagement|notice|vendor\w*|purchas\w*)\b",
+                    re.IGNORECASE)
+_LEGAL = re.compile(r"\b(ltd|limited|plc|llp|llc|inc|incorporated|gmbh|corp|corporation|co|company|"
+                    r"holdings|group|uk)\.?$", re.IGNORECASE)
+_NOTICE_NUMBER = re.compile(r"\b(\d{6}-\d{4})\b")
+_WORD = re.compile(r"[a-z0-9]+")
+#: Articles this many days either side of a notice can be about it (the export's window).
+WINDOW_DAYS = 30
+
+
+def _norm(text: str) -> str:
+    """Lower-case, accent-free, punctuation and hyphens as spaces: "workforce-data" is "workforce data"."""
+    return " " + " ".join(_WORD.findall(fold(text or "").lower())) + " "
+
+
+def _has(haystack: str, phrase: str) -> bool:
+    p = _norm(phrase)
+    return len(p.strip()) > 0 and p in haystack
+
+
+def _stem(word: str) -> str:
+    return word[:-1] if len(word) > 4 and word.endswith("s") else word
+
+
+def supplier_core(name: str) -> str:
+    """"Northgate Vision Systems Ltd" -> "Northgate Vision Systems" (legal suffixes dropped)."""
+    name = " ".join(re.sub(r"\((uk|gb)\)", " ", (name or "").replace(",", " "), flags=re.IGNORECASE).split())
+    while True:
+        shorter = _LEGAL.sub("", name).strip(" .,")
+        if shorter == name:
+            return name
+        name = shorter
+
+
+def _distinctive(title: str) -> list[str]:
+    return [w for w in _WORD.findall(fold(title or "").lower()) if w not in GENERIC and len(w) > 2
+            and not w.isdigit()]
+
+
+def _title_phrases(title: str) -> list[str]:
+    """Contiguous runs of title words, not starting or ending on a stop word, with a distinctive word
+    and another meaningful one ("workforce standards", "custody suite") or three meaningful words
+    ("body worn video"): what a story about this procurement would repeat."""
+    words = _WORD.findall(fold(title or "").lower())
+    out = []
+    for i in range(len(words)):
+        for j in range(i + 2, min(len(words), i + 6) + 1):
+            run = words[i:j]
+            if run[0] in STOP or run[-1] in STOP:
+                continue
+            distinctive = sum(w not in GENERIC and len(w) > 2 for w in run)
+            meaningful = sum(w not in STOP for w in run)
+            if distinctive >= 2 or (distinctive >= 1 and meaningful >= 2) or meaningful >= 3:
+                out.append(" ".join(run))
+    return out
+
+
+def references(notice: dict[str, Any]) -> list[str]:
+    """Identifiers a story could cite: ocid, the notice number in its URL, reference-like ids."""
+    refs = [notice.get("ocid") or ""]
+    for key in ("notice_id", "reference", "tender_id"):
+        if notice.get(key):
+            refs.append(str(notice[key]))
+    m = _NOTICE_NUMBER.search(notice.get("url") or "")
+    if m:
+        refs.append(m.group(1))
+    return [r for r in dict.fromkeys(refs) if len(r) >= 6 and any(c.isdigit() for c in r)]
+
+
+@dataclass
+class Match:
+    """One notice-article join and the evidence for it, in words a reader can check."""
+    notice: str
+    article: str
+    story: str
+    why: list[str] = field(default_factory=list)
+
+
+#: Trailing words a company's everyday name drops: "Palantir Technologies" is "Palantir".
+_CORPORATE = frozenset("technologies technology systems solutions services software consulting consultancy "
+                       "digital international global europe".split())
+
+
+def supplier_names(name: str) -> list[str]:
+    """The names a story may use for a supplier: the registered name without legal suffixes, and
+    without a trailing corporate word ("Palantir Technologies UK Ltd" -> "Palantir Technologies",
+    "Palantir"). A name made only of generic words is no evidence and is left out."""
+    core = supplier_core(name)
+    words = core.split()
+    short = words[:]
+    while len(short) > 1 and short[-1].lower() in _CORPORATE:
+        short.pop()
+    out = []
+    for cand in dict.fromkeys([core, " ".join(short)]):
+        if len(cand) >= 5 and not all(w in GENERIC for w in _norm(cand).split()):
+            out.append(cand)
+    return out
+
+
+@dataclass
+class _Story:
+    """An article prepared once for every notice it is compared with."""
+    raw: str
+    hay: str
+    words: set[str]
+    head: set[str]
+    slugs: set[str]
+    buying: bool
+
+
+@dataclass
+class _Notice:
+    refs: list[str]
+    buyer: str
+    buyer_tags: set[str]
+    phrases: list[str]
+    words: list[str]
+    suppliers: list[list[str]]
+
+
+def _prepare_story(article: dict[str, Any], tax: Any) -> _Story:
+    title, text = article.get("title") or "", article.get("text") or ""
+    raw = f"{title}\n{text}"
+    hay = _norm(raw)
+    slugs = set(tax.analyse(title, text)[0]) if tax is not None else set()
+    # The taxonomy's `procurement` tag is tuned against false friends ("a great deal", a footballer's
+    # contract); the bare word list stands in only when no taxonomy is given.
+    buying = "procurement" in slugs if tax is not None else bool(BUYING.search(raw))
+    return _Story(raw=raw, hay=hay, words={_stem(w) for w in hay.split()},
+                  head={_stem(w) for w in _norm(title).split()}, slugs=slugs, buying=buying)
+
+
+def _prepare_notice(notice: dict[str, Any], tax: Any) -> _Notice:
+    buyer = notice.get("buyer") or ""
+    tags: set[str] = set()
+    if tax is not None and buyer:
+        tags = {t for t in tax.analyse("", buyer)[0] if t != "procurement"}
+    title = notice.get("title") or ""
+    return _Notice(refs=references(notice), buyer=buyer, buyer_tags=tags, phrases=_title_phrases(title),
+                   words=list(dict.fromkeys(_distinctive(title))),
+                   suppliers=[supplier_names(x) for x in notice.get("suppliers") or []])
+
+
+def _why(n: _Notice, a: _Story) -> list[str]:
+    for ref in n.refs:
+        if ref in a.raw:
+            return [f"cites {ref}"]
+    buyer_named = _has(a.hay, n.buyer) or bool(n.buyer_tags and n.buyer_tags <= a.slugs)
+    phrases = [p for p in n.phrases if f" {p} " in a.hay]
+    shared = [w for w in n.words if _stem(w) in a.words]
+    # A supplier's name as a proper noun (case kept): "Northgate" the place is not "Northgate" the firm.
+    supplier = next((name for names in n.suppliers for name in names
+                     if re.search(r"(?<!\w)" + re.escape(name) + r"(?!\w)", a.raw)), None)
+    if supplier and (buyer_named or phrases or shared):
+        if buyer_named:
+            return [f"names the supplier {supplier}", f"and the buyer {n.buyer}"]
+        if phrases:
+            return [f"names the supplier {supplier}", f"and “{max(phrases, key=len)}”"]
+        return [f"names the supplier {supplier}", f"and {', '.join(shared)} from the notice title"]
+    if buyer_named and a.buying:
+        if phrases:
+            return [f"names the buyer {n.buyer}", f"and “{max(phrases, key=len)}”"]
+        # Two distinctive title words in the story, or one in its headline: one word deep in the body
+        # ("standards", "Peterborough") is a coincidence as often as not.
+        if len(shared) >= 2 or any(_stem(w) in a.head for w in shared):
+            return [f"names the buyer {n.buyer}", f"and {', '.join(shared)} from the notice title"]
+    return []
+
+
+def match_one(notice: dict[str, Any], article: dict[str, Any], tax: Any = None) -> list[str]:
+    """Why `article` is about `notice` (empty when it is not)."""
+    return _why(_prepare_notice(notice, tax), _prepare_story(article, tax))
+
+
+def join(notices: Sequence[dict[str, Any]], articles: Sequence[dict[str, Any]], tax: Any = None) -> list[Match]:
+    """Every (notice, article) pair with specific evidence; notices keyed by `id` (else ocid),
+    articles by `id`, their story by `story_id` (else `story`, else the article id). Each article
+    and notice is read once, however many it is compared with."""
+    if not notices:
+        return []
+    stories = [(a, _prepare_story(a, tax)) for a in articles]
+    out = []
+    for n in notices:
+        key = n.get("id") or n["ocid"]
+        prepared = _prepare_notice(n, tax)
+        for a, st in stories:
+            why = _why(prepared, st)
+            if why:
+                out.append(Match(notice=key, article=a["id"], story=a.get("story_id") or a.get("story") or a["id"],
+                                 why=why))
+    return out
+
+
+def stories_by_notice(matches: Iterable[Match]) -> dict[str, dict[str, list[str]]]:
+    """notice key -> {story id -> why (from its first matching article)}."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for m in matches:
+        out.setdefault(m.notice, {}).setdefault(m.story, m.why)
+    return out
+
+
+def notices_by_story(matches: Iterable[Match]) -> dict[str, dict[str, list[str]]]:
+    out: dict[str, dict[str, list[str]]] = {}
+    for m in matches:
+        out.setdefault(m.story, {}).setdefault(m.notice, m.why)
+    return out
+
+
+def story_ids_for_notices(conn: Any, notices: Sequence[dict[str, Any]] | None = None, tax: Any = None,
+                          window_days: int = WINDOW_DAYS) -> dict[str, list[str]]:
+    """For the notice export's `story_ids`: notice row id (storage.notices `id`) -> the ids of the
+    stories about the same procurement among relevant articles published within `window_days` of
+    the notice, sorted. `notices` defaults to every stored notice; `tax` to the configured taxonomy.
+    """
+    from storage import notices as notice_store
+    from storage import texts
+
+    if tax is None:
+        from pipelines.settings import Settings
+        from pipelines.taxonomy import load
+
+        settings = Settings()
+        tax = load(settings.taxonomy, settings.gazetteer)
+    rows = list(notices) if notices is not None else notice_store.list_notices(conn, limit=100_000)
+    if not rows:
+        return {}
+    dates = [r["published_at"] for r in rows if isinstance(r.get("published_at"), datetime)]
+    if not dates:
+        return {r["id"]: [] for r in rows}
+    pad = timedelta(days=window_days)
+    articles = texts.relevant_between(conn, min(dates) - pad, max(dates) + pad)
+    prepared = [(a, _prepare_story(a, tax)) for a in articles]
+    out: dict[str, list[str]] = {}
+    for n in rows:
+        notice = _prepare_notice(n, tax)
+        out[n["id"]] = sorted({a["story_id"] or a["id"] for a, st in prepared
+                               if abs(a["published_at"] - n["published_at"]) <= pad and _why(notice, st)})
+    return out

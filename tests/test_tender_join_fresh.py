@@ -1,0 +1,47 @@
+"""The tender join scored on an independently written labelled set (notices × stories with the
+true links), when it exists: precision and recall of (ocid, story) pairs must both reach 0.9."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipelines import tender_join
+from pipelines.settings import Settings
+from pipelines.taxonomy import load
+
+LABELLED = Path(__file__).with_name("data") / "fresh" / "tender_join.yaml"
+
+
+def score(doc: dict) -> tuple[float, float, set, set]:
+    s = Settings()
+    tax = load(s.taxonomy, s.gazetteer)
+    notices = [{**n, "id": n["ocid"]} for n in doc["notices"]]
+    articles = [{**a, "id": str(a["id"]), "story_id": str(a["story"])} for a in doc["articles"]]
+    predicted = {(m.notice, m.story) for m in tender_join.join(notices, articles, tax)}
+    truth = {(link["ocid"], str(link["story"])) for link in doc.get("links") or []}
+    tp = len(predicted & truth)
+    precision = tp / len(predicted) if predicted else (1.0 if not truth else 0.0)
+    recall = tp / len(truth) if truth else 1.0
+    return precision, recall, predicted - truth, truth - predicted
+
+
+@pytest.mark.skipif(not LABELLED.exists(), reason=f"{LABELLED} not written yet (another helper writes it)")
+def test_tender_join_precision_and_recall_on_the_fresh_set() -> None:
+    doc = yaml.safe_load(LABELLED.read_text(encoding="utf-8"))
+    precision, recall, false_pos, false_neg = score(doc)
+    print(f"tender join on {LABELLED.name}: P={precision:.3f} R={recall:.3f} "
+          f"({len(doc['notices'])} notices, {len(doc['articles'])} articles, {len(doc.get('links') or [])} links)")
+    print(f"  false positives: {sorted(false_pos)}")
+    print(f"  false negatives: {sorted(false_neg)}")
+    assert precision >= 0.9 and recall >= 0.9, (precision, recall)
+
+
+def test_tender_join_on_the_dev_set() -> None:
+    """The set the join was developed on (same format; not an independent measure)."""
+    dev = LABELLED.parent.parent / "tender_join_dev.yaml"
+    doc = yaml.safe_load(dev.read_text(encoding="utf-8"))
+    precision, recall, false_pos, false_neg = score(doc)
+    print(f"tender join on {dev.name}: P={precision:.3f} R={recall:.3f}")
+    assert precision >= 0.9 and recall >= 0.9, (precision, recall, false_pos, false_neg)
