@@ -13,6 +13,14 @@ A notice and a story join only on specific evidence, never on shared generic wor
   notice's title (a distinctive word and another meaningful one, "workforce standards", or three
   domain words, "body worn video"), or two distinctive title words, or one in its own headline.
 
+Two rules over those matches:
+
+- a story is about the procurement it gives the strongest evidence for: a story that cites notice
+  051201-2026 and also names Palantir is about that notice, not about every Palantir contract it
+  recalls (a citation beats a supplier or buyer with a title phrase, which beats a single title word);
+- an article published more than a few days before a notice is not about it unless it cites it: a
+  report of the contract refused on the 10th is not about the extension notice of the 16th.
+
 The functions are pure over plain dicts (notices in the shape of storage.notices rows, articles
 with id, story_id, title and text), so the digest, the notice export and the labelled-set scorer
 run the same join. `story_ids_for_notices` is the database entry point for the export.
@@ -124,6 +132,51 @@ class Match:
     article: str
     story: str
     why: list[str] = field(default_factory=list)
+    strength: int = 1
+
+
+#: An article this long before a notice's publication can still be about it (news of a tender often
+#: runs a day or two ahead of the notice, and a notice's date may be its dispatch).
+LEAD_DAYS = 3
+
+
+def _when(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and value:
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return None
+
+
+def _too_early(notice: dict[str, Any], article: dict[str, Any]) -> bool:
+    published, seen = _when(notice.get("published_at")), _when(article.get("published_at"))
+    if published is None or seen is None:
+        return False
+    try:
+        return seen < published - timedelta(days=LEAD_DAYS)
+    except TypeError:  # naive against aware: compare as UTC wall times
+        return seen.replace(tzinfo=None) < published.replace(tzinfo=None) - timedelta(days=LEAD_DAYS)
+
+
+def strength(why: list[str]) -> int:
+    """3: the story cites the notice; 2: a supplier or the buyer with a title phrase, or a supplier
+    with the buyer; 1: a single shared title word or two scattered ones."""
+    if not why:
+        return 0
+    if why[0].startswith("cites "):
+        return 3
+    return 2 if ("and the buyer" in why[-1] or "“" in why[-1]) else 1
+
+
+def strongest_per_story(matches: list[Match]) -> list[Match]:
+    """Keep, for each story, the matches of its strongest evidence (ties keep every notice)."""
+    best: dict[str, int] = {}
+    for m in matches:
+        best[m.story] = max(best.get(m.story, 0), m.strength)
+    return [m for m in matches if m.strength == best[m.story]]
 
 
 #: Trailing words a company's everyday name drops: "Palantir Technologies" is "Palantir".
@@ -235,10 +288,10 @@ def join(notices: Sequence[dict[str, Any]], articles: Sequence[dict[str, Any]], 
         prepared = _prepare_notice(n, tax)
         for a, st in stories:
             why = _why(prepared, st)
-            if why:
+            if why and (strength(why) == 3 or not _too_early(n, a)):
                 out.append(Match(notice=key, article=a["id"], story=a.get("story_id") or a.get("story") or a["id"],
-                                 why=why))
-    return out
+                                 why=why, strength=strength(why)))
+    return strongest_per_story(out)
 
 
 def stories_by_notice(matches: Iterable[Match]) -> dict[str, dict[str, list[str]]]:
@@ -279,10 +332,12 @@ def story_ids_for_notices(conn: Any, notices: Sequence[dict[str, Any]] | None = 
         return {r["id"]: [] for r in rows}
     pad = timedelta(days=window_days)
     articles = texts.relevant_between(conn, min(dates) - pad, max(dates) + pad)
-    prepared = [(a, _prepare_story(a, tax)) for a in articles]
-    out: dict[str, list[str]] = {}
-    for n in rows:
-        notice = _prepare_notice(n, tax)
-        out[n["id"]] = sorted({a["story_id"] or a["id"] for a, st in prepared
-                               if abs(a["published_at"] - n["published_at"]) <= pad and _why(notice, st)})
-    return out
+    in_window = [{**a, "story_id": a["story_id"] or a["id"]} for a in articles]
+    out: dict[str, list[str]] = {n["id"]: [] for n in rows}
+    notice_by_id = {n["id"]: n for n in rows}
+    article_by_id = {a["id"]: a for a in in_window}
+    for m in join([n for n in rows if n.get("published_at")], in_window, tax):
+        gap = abs(article_by_id[m.article]["published_at"] - notice_by_id[m.notice]["published_at"])
+        if gap <= pad and m.story not in out[m.notice]:
+            out[m.notice].append(m.story)
+    return {k: sorted(v) for k, v in out.items()}

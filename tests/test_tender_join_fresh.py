@@ -11,7 +11,9 @@ from pipelines import tender_join
 from pipelines.settings import Settings
 from pipelines.taxonomy import load
 
-LABELLED = Path(__file__).with_name("data") / "fresh" / "tender_join.yaml"
+LABELLED = Path(__file__).with_name("data") / "fresh" / "tender_join_2.yaml"
+#: The first independent set, scored once (P 0.800, R 0.923), then tuned on: dev from then on.
+DEV_SETS = ("tender_join_dev.yaml", "tender_join_dev2.yaml")
 
 
 def score(doc: dict) -> tuple[float, float, set, set]:
@@ -38,9 +40,10 @@ def test_tender_join_precision_and_recall_on_the_fresh_set() -> None:
     assert precision >= 0.9 and recall >= 0.9, (precision, recall)
 
 
-def test_tender_join_on_the_dev_set() -> None:
-    """The set the join was developed on (same format; not an independent measure)."""
-    dev = LABELLED.parent.parent / "tender_join_dev.yaml"
+@pytest.mark.parametrize("name", DEV_SETS)
+def test_tender_join_on_the_dev_sets(name: str) -> None:
+    """The sets the join was developed on (same format; not an independent measure)."""
+    dev = LABELLED.parent.parent / name
     doc = yaml.safe_load(dev.read_text(encoding="utf-8"))
     precision, recall, false_pos, false_neg = score(doc)
     print(f"tender join on {dev.name}: P={precision:.3f} R={recall:.3f}")
