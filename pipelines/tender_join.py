@@ -58,10 +58,15 @@ GENERIC = STOP | DOMAIN
 BUYING = re.compile(r"\b(tender\w*|procure\w*|contract\w*|supplier\w*|bidder\w*|bids?|bidding|award\w*|"
                     r"framework|invitation to tender|market engagement|notice|vendor\w*|purchas\w*)\b",
                     re.IGNORECASE)
+#: Words that say a purchase happened, which the `procurement` topic (tenders, awards, bids) may not
+#: tag on its own: "the software it bought from Brightline".
+_BOUGHT = re.compile(r"\b(bought|buys|buying|purchas\w*|procur\w*|tender\w*)\b", re.IGNORECASE)
 _LEGAL = re.compile(r"\b(ltd|limited|plc|llp|llc|inc|incorporated|gmbh|corp|corporation|co|company|"
                     r"holdings|group|uk)\.?$", re.IGNORECASE)
 _NOTICE_NUMBER = re.compile(r"\b(\d{6}-\d{4})\b")
 _WORD = re.compile(r"[a-z0-9]+")
+#: A story's subject is named in its headline or opening (about two paragraphs).
+LEAD_CHARS = 600
 #: Articles this many days either side of a notice can be about it (the export's window).
 WINDOW_DAYS = 30
 
@@ -162,21 +167,32 @@ def _too_early(notice: dict[str, Any], article: dict[str, Any]) -> bool:
 
 
 def strength(why: list[str]) -> int:
-    """3: the story cites the notice; 2: a supplier or the buyer with a title phrase, or a supplier
-    with the buyer; 1: a single shared title word or two scattered ones."""
+    """4: the story cites the notice; 3: a supplier or the buyer with a phrase of the notice's title
+    (what this procurement is called); 2: a supplier with the buyer (they do business, perhaps on
+    another contract); 1: shared title words."""
     if not why:
         return 0
     if why[0].startswith("cites "):
+        return 4
+    if "“" in why[-1]:
         return 3
-    return 2 if ("and the buyer" in why[-1] or "“" in why[-1]) else 1
+    return 2 if "and the buyer" in why[-1] else 1
+
+
+def _rank(m: Match) -> tuple[int, int]:
+    """Strength first, then how much of the notice's title the story repeats: a story that names
+    the "workforce insight platform" is about that, not about the "professional standards" pilot it
+    recalls in passing."""
+    quoted = re.search(r"“([^”]*)”", m.why[-1]) if m.why else None
+    return m.strength, len(quoted.group(1).split()) if quoted else 0
 
 
 def strongest_per_story(matches: list[Match]) -> list[Match]:
     """Keep, for each story, the matches of its strongest evidence (ties keep every notice)."""
-    best: dict[str, int] = {}
+    best: dict[str, tuple[int, int]] = {}
     for m in matches:
-        best[m.story] = max(best.get(m.story, 0), m.strength)
-    return [m for m in matches if m.strength == best[m.story]]
+        best[m.story] = max(best.get(m.story, (0, 0)), _rank(m))
+    return [m for m in matches if _rank(m) == best[m.story]]
 
 
 #: Trailing words a company's everyday name drops: "Palantir Technologies" is "Palantir".
@@ -205,16 +221,45 @@ class _Story:
     """An article prepared once for every notice it is compared with."""
     raw: str
     hay: str
+    lead: str
+    lead_slugs: set[str]
     words: set[str]
     head: set[str]
     slugs: set[str]
     buying: bool
+    bought: bool
+
+
+#: Office-holders that buy in their force's or area's name: "Chief Constable of Harrowfield
+#: Constabulary" is Harrowfield Constabulary to a reporter.
+_OFFICE = re.compile(r"^(the\s+)?(chief constable of|police and crime commissioner for|police, fire and crime "
+                     r"commissioner for|police fire and crime commissioner for|office of the)\s+", re.IGNORECASE)
+#: Words of a buyer's name that say what kind of body it is, not which one.
+_BODY = frozenset("""
+the of and for constabulary police policing force council city county borough district metropolitan
+nhs foundation trust teaching hospital hospitals university college company limited ltd department
+ministry office service services authority board integrated care commissioner crime chief
+""".split())
+
+
+def buyer_names(buyer: str) -> tuple[list[str], list[str]]:
+    """The names a story may use for a buyer: its registered name, the name without a legal suffix,
+    a leading "The" or an office-holder ("Police ICT Company", "Harrowfield Constabulary"); and the
+    words that tell this body from others of its kind ("harrowfield"), all of which a story must
+    use when it names the body its own way ("Harrowfield's police force")."""
+    core = _OFFICE.sub("", supplier_core(buyer or "")).strip()
+    core = re.sub(r"^the\s+", "", core, flags=re.IGNORECASE)
+    names = [n for n in dict.fromkeys([buyer or "", core]) if len(n) >= 4]
+    place = [w for w in _WORD.findall(fold(core).lower()) if w not in _BODY and w not in GENERIC and len(w) > 2]
+    return names, place
 
 
 @dataclass
 class _Notice:
     refs: list[str]
     buyer: str
+    buyer_names: list[str]
+    buyer_place: list[str]
     buyer_tags: set[str]
     phrases: list[str]
     words: list[str]
@@ -229,8 +274,11 @@ def _prepare_story(article: dict[str, Any], tax: Any) -> _Story:
     # The taxonomy's `procurement` tag is tuned against false friends ("a great deal", a footballer's
     # contract); the bare word list stands in only when no taxonomy is given.
     buying = "procurement" in slugs if tax is not None else bool(BUYING.search(raw))
-    return _Story(raw=raw, hay=hay, words={_stem(w) for w in hay.split()},
-                  head={_stem(w) for w in _norm(title).split()}, slugs=slugs, buying=buying)
+    lead = _norm(f"{title}\n{text[:LEAD_CHARS]}")
+    lead_slugs = set(tax.analyse(title, text[:LEAD_CHARS])[0]) if tax is not None else set()
+    return _Story(raw=raw, hay=hay, lead=lead, lead_slugs=lead_slugs, words={_stem(w) for w in hay.split()},
+                  head={_stem(w) for w in _norm(title).split()}, slugs=slugs, buying=buying,
+                  bought=buying or bool(_BOUGHT.search(raw)))
 
 
 def _prepare_notice(notice: dict[str, Any], tax: Any) -> _Notice:
@@ -239,26 +287,43 @@ def _prepare_notice(notice: dict[str, Any], tax: Any) -> _Notice:
     if tax is not None and buyer:
         tags = {t for t in tax.analyse("", buyer)[0] if t != "procurement"}
     title = notice.get("title") or ""
-    return _Notice(refs=references(notice), buyer=buyer, buyer_tags=tags, phrases=_title_phrases(title),
+    names, place = buyer_names(buyer)
+    return _Notice(refs=references(notice), buyer=buyer, buyer_names=names, buyer_place=place, buyer_tags=tags, phrases=_title_phrases(title),
                    words=list(dict.fromkeys(_distinctive(title))),
                    suppliers=[supplier_names(x) for x in notice.get("suppliers") or []])
+
+
+def _buyer_named(n: _Notice, hay: str, slugs: set[str]) -> bool:
+    if any(_has(hay, name) for name in n.buyer_names):
+        return True
+    if n.buyer_tags and n.buyer_tags <= slugs:
+        return True
+    return bool(n.buyer_place) and all(f" {w} " in hay for w in n.buyer_place)
 
 
 def _why(n: _Notice, a: _Story) -> list[str]:
     for ref in n.refs:
         if ref in a.raw:
             return [f"cites {ref}"]
-    buyer_named = _has(a.hay, n.buyer) or bool(n.buyer_tags and n.buyer_tags <= a.slugs)
+    # Beyond a citation, a story must be about buying: a supplier's kit in use ("vans return to
+    # Croydon") or its work in another sector is not news of this procurement. A named supplier
+    # needs only a word of purchase ("the software it bought from Brightline"); the buyer alone
+    # needs the `procurement` topic.
+    if not a.bought:
+        return []
+    buyer_named = _buyer_named(n, a.hay, a.slugs)
     phrases = [p for p in n.phrases if f" {p} " in a.hay]
     shared = [w for w in n.words if _stem(w) in a.words]
     # A supplier's name as a proper noun (case kept): "Northgate" the place is not "Northgate" the firm.
     supplier = next((name for names in n.suppliers for name in names
                      if re.search(r"(?<!\w)" + re.escape(name) + r"(?!\w)", a.raw)), None)
     if supplier and (buyer_named or phrases or shared):
-        if buyer_named:
-            return [f"names the supplier {supplier}", f"and the buyer {n.buyer}"]
         if phrases:
             return [f"names the supplier {supplier}", f"and “{max(phrases, key=len)}”"]
+        if buyer_named and _buyer_named(n, a.lead, a.lead_slugs):
+            return [f"names the supplier {supplier}", f"and the buyer {n.buyer}"]
+        if buyer_named:
+            return []
         return [f"names the supplier {supplier}", f"and {', '.join(shared)} from the notice title"]
     if buyer_named and a.buying:
         if phrases:
@@ -288,7 +353,7 @@ def join(notices: Sequence[dict[str, Any]], articles: Sequence[dict[str, Any]], 
         prepared = _prepare_notice(n, tax)
         for a, st in stories:
             why = _why(prepared, st)
-            if why and (strength(why) == 3 or not _too_early(n, a)):
+            if why and (strength(why) == 4 or not _too_early(n, a)):
                 out.append(Match(notice=key, article=a["id"], story=a.get("story_id") or a.get("story") or a["id"],
                                  why=why, strength=strength(why)))
     return strongest_per_story(out)

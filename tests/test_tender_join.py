@@ -65,7 +65,7 @@ def test_supplier_core_drops_legal_suffixes() -> None:
 def test_a_supplier_by_its_everyday_name_with_the_buyer(tax: Any) -> None:
     notice = {"id": "m", "ocid": "ocds-x-1", "title": "Workforce standards data platform",
               "buyer": "Metropolitan Police Service", "suppliers": ["Palantir Technologies UK Ltd"], "url": None}
-    story = _art("p1", "Met keeps Palantir", "The Met will keep using Palantir for another year.")
+    story = _art("p1", "Met keeps Palantir", "The Met has bought another year of Palantir software.")
     place = _art("p2", "Northgate estate", "Residents of the northgate vision group met Met officers.")
     lfr = {**NOTICE, "url": None}
     assert tender_join.join([notice], [story], tax)[0].why == ["names the supplier Palantir",
