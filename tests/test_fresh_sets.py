@@ -83,8 +83,9 @@ def test_headline_pages_show_their_headline() -> None:
         assert h1.text_content().strip() == art["headline"]
 
 
-@pytest.mark.parametrize("path", [FRESH.parent / "tender_join_dev2.yaml", FRESH / "tender_join_2.yaml"],
-                         ids=["dev2", "fresh2"])
+@pytest.mark.parametrize("path", [FRESH.parent / "tender_join_dev2.yaml", FRESH.parent / "tender_join_dev3.yaml",
+                                  FRESH / "tender_join_3.yaml"],
+                         ids=["dev2", "dev3", "fresh3"])
 def test_tender_links_refer_to_known_keys(path: Path) -> None:
     if not path.exists():
         pytest.skip(f"{path} not written yet")
