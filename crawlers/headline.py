@@ -306,7 +306,7 @@ def shared_affix(titles: Sequence[str], min_share: float = 0.5, min_count: int =
         if counter:
             affix, n = counter.most_common(1)[0]
             if n >= min_count and n >= min_share * len(clean) and 0 < len(affix) <= MAX_OUTLET \
-                    and len(affix.split()) <= 8:
+                    and len(affix.split()) <= 8 and not _is_crumb(affix, None):
                 return affix
     return None
 

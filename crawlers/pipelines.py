@@ -11,10 +11,11 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
+from crawlers.headline import feed_outlet, learn_outlet, shared_affix, strip_outlet
 from pipelines.polling import after_pass
 from storage import sources as source_store
 from storage.article import Article
-from storage.articles import UpsertCounts, store_articles
+from storage.articles import UpsertCounts, raw_titles, retitle, store_articles
 from storage.db import write
 
 BATCH = 50
@@ -89,7 +90,30 @@ class StoragePipeline:
                 now=entry["finished_at"], retry_after=health.get("retry_after_until")))
             if "cursor" in health:  # set by paged spiders only; None clears it
                 source_store.save_cursor(conn, spider.source["name"], health["cursor"])
+            learn_outlet_name(conn, spider)
             v = health.get("validators")
             if v and health["status"] == "ok":
                 source_store.save_validators(conn, spider.source["name"], v["etag"], v["last_modified"],
                                              v["body_hash"])
+
+
+def learn_outlet_name(conn: Any, spider: Any) -> str | None:
+    """After a pass: the source's outlet name from what its pages and feed said (issue 12), into
+    sources.outlet_learned; then stored headlines that still carry a name learnt only now (the
+    suffix the source's titles share, say) lose it. A pass that saw no page naming the outlet
+    does not replace a name learnt before (a feed title is a weaker statement than og:site_name)."""
+    signals = getattr(spider, "outlet_signals", None)
+    if not signals or not (signals["site_names"] or signals["feed_title"] or signals["titles"]):
+        return None
+    name = spider.source["name"]
+    titles = signals["titles"] + raw_titles(conn, name)
+    learned = learn_outlet(signals["site_names"], signals["feed_title"], titles)
+    before = spider.source.get("outlet_learned")
+    if learned and learned != before and (signals["site_names"] or not before):
+        source_store.save_outlet_learned(conn, name, learned)
+    else:
+        learned = before or learned
+    names = [n for n in (spider.source.get("outlet"), learned, feed_outlet(signals["feed_title"]),
+                         shared_affix(titles)) if n]
+    retitle(conn, name, names, lambda title: strip_outlet(title, names))
+    return learned
