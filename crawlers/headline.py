@@ -35,7 +35,7 @@ breaking latest in depth policy security justice law courts""".replace("\n", " "
     "uk news", "world news", "local news", "comment is free", "long read", "in depth", "the long read"}
 #: Words that decorate a feed's <title> but are not the outlet's name ("… - All stories", "RSS").
 _FEED_NOISE = re.compile(
-    r"(?:\s*[|\-–—:·•»]\s*|\s+)(?:rss(?:\s*2\.0)?|atom|feeds?|xml|all\s+(?:stories|articles|news|posts)|"
+    r"(?:^|\s*[|\-–—:·•»]\s*|\s+)(?:rss(?:\s*2\.0)?|atom|feeds?|xml|all\s+(?:stories|articles|news|posts)|"
     r"(?:the\s+)?latest(?:\s+(?:news|stories|headlines|articles|posts))?|top\s+(?:news|stories)|"
     r"headlines|news(?:\s*feed)?|home(?:\s*page)?|front\s*page|stories|articles|posts|blog|updates)\s*$", re.I)
 MAX_OUTLET = 120
