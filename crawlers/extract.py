@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -184,11 +185,13 @@ def _authors(tree: Any, objects: list[dict[str, Any]]) -> list[str]:
     return out[:10]
 
 
-def extract_article(url: str, html: str | bytes, content_type: str | None = None) -> dict[str, Any]:
+def extract_article(url: str, html: str | bytes, content_type: str | None = None, *,
+                    names: Sequence[str] = ()) -> dict[str, Any]:
     """Article fields for one page; `extraction` is "no-text" when the page holds no article.
 
     `title` is the headline (crawlers/headline.py), `raw_title` the page's <title> as it was (for
     provenance), `site_names` what the page calls its outlet (og:site_name, publisher.name).
+    `names` are what the source's outlet is known to be called already (sources file, learnt, feed).
 
     The page is parsed once, by trafilatura's own loader, and our metadata is read from that tree
     before trafilatura's text extraction runs on it (which prunes it). Our metadata replaces
@@ -223,7 +226,7 @@ def extract_article(url: str, html: str | bytes, content_type: str | None = None
         modified = _modified(tree, objects)
         section = _section(tree, objects)
         # The headline as the outlet wrote it, not the tab title with the site's name (issue 12).
-        found = page_headline(tree, objects, url=url, section=section)
+        found = page_headline(tree, objects, url=url, known_names=names, section=section)
         title, raw_title, names = found["title"], found["raw_title"], found["site_names"]
         if published is None:
             try:

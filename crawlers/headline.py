@@ -34,10 +34,13 @@ explainer explainers blog blogs editorial editorials letters columnists column r
 breaking latest in depth policy security justice law courts""".replace("\n", " ").split(" ")) | {
     "uk news", "world news", "local news", "comment is free", "long read", "in depth", "the long read"}
 #: Words that decorate a feed's <title> but are not the outlet's name ("… - All stories", "RSS").
+#: After a separator anything generic goes ("Sky News - Latest"); after a bare space only what is
+#: never part of a name ("Glasshouse RSS", "MPA Top News"), so "Sky News" keeps its "News".
+_FEED_NOISE_ANY = (r"rss(?:\s*2\.0)?(?:\s+feed)?|atom(?:\s+feed)?|feeds?|xml|news\s*feed|(?:top|latest|all)\s+"
+                   r"(?:news|stories|headlines|articles|posts)|headlines")
 _FEED_NOISE = re.compile(
-    r"(?:^|\s*[|\-–—:·•»]\s*|\s+)(?:rss(?:\s*2\.0)?|atom|feeds?|xml|all\s+(?:stories|articles|news|posts)|"
-    r"(?:the\s+)?latest(?:\s+(?:news|stories|headlines|articles|posts))?|top\s+(?:news|stories)|"
-    r"headlines|news(?:\s*feed)?|home(?:\s*page)?|front\s*page|stories|articles|posts|blog|updates)\s*$", re.I)
+    rf"(?:^|\s*[|\-–—:·•»]\s*)(?:{_FEED_NOISE_ANY}|(?:the\s+)?latest|news|home(?:\s*page)?|front\s*page|"
+    r"stories|articles|posts|blog|updates|uk|world|all)\s*$|\s+(?:" + _FEED_NOISE_ANY + r")\s*$", re.I)
 MAX_OUTLET = 120
 
 
@@ -244,7 +247,8 @@ def page_headline(tree: Any, objects: Sequence[dict[str, Any]], url: str | None 
     keys = _names(all_names)
     head = ld_headlines(objects)[:2] + metas.get("og:title", [])[:1]
     n_twitter = len(head) if metas.get("twitter:title") else -1
-    stated = head + metas.get("twitter:title", [])[:1] + _h1s(tree)
+    h1s = _h1s(tree)
+    stated = head + metas.get("twitter:title", [])[:1] + h1s
     kept: dict[str, str] = {}
     for value in stated:
         cleaned = strip_outlet(value, all_names, section, url)
@@ -268,6 +272,9 @@ def page_headline(tree: Any, objects: Sequence[dict[str, Any]], url: str | None 
             score -= 3
         if score > best_score:
             best, best_score = cand, score
+    if best:
+        # Of the spellings of the winner (curly or straight quotes), the one the reader sees: the <h1>'s.
+        best = next((kept[h] for h in h1s if h in kept and _fold(kept[h]) == _fold(best)), best)
     headline = best or from_title or (cleaned_all[0] if cleaned_all else raw_title)
     return {"title": headline, "raw_title": raw_title, "site_names": names}
 
@@ -285,7 +292,7 @@ def feed_outlet(feed_title: str | None) -> str | None:
     return text[:MAX_OUTLET] or None
 
 
-def shared_affix(titles: Sequence[str], min_share: float = 0.5, min_count: int = 3) -> str | None:
+def shared_affix(titles: Sequence[str], min_share: float = 0.5, min_count: int = 2) -> str | None:
     """The name a source's titles share at their end (or start) after a separator: the outlet's,
     when its pages say nothing else ("… - Meridian Press Association" on most pages)."""
     clean = [" ".join(t.split()) for t in titles if t and t.strip()]

@@ -11,7 +11,7 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
-from crawlers.headline import feed_outlet, learn_outlet, shared_affix, strip_outlet
+from crawlers.headline import feed_outlet, learn_outlet, name_key, shared_affix, strip_outlet
 from pipelines.polling import after_pass
 from storage import sources as source_store
 from storage.article import Article
@@ -115,5 +115,13 @@ def learn_outlet_name(conn: Any, spider: Any) -> str | None:
         learned = before or learned
     names = [n for n in (spider.source.get("outlet"), learned, feed_outlet(signals["feed_title"]),
                          shared_affix(titles)) if n]
-    retitle(conn, name, names, lambda title: strip_outlet(title, names))
+    keys = {name_key(n) for n in names}
+
+    def clean(title: str, raw_title: str | None) -> str:
+        # A headline that is only the outlet's name was its logo <h1>: the <title> says more.
+        if name_key(title) in keys and raw_title:
+            title = raw_title
+        return strip_outlet(title, names)
+
+    retitle(conn, name, names, clean)
     return learned

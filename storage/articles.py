@@ -104,17 +104,21 @@ def raw_titles(conn: Connection, source: str, limit: int = 60) -> list[str]:
     return [r.raw_title for r in rows if r.raw_title]
 
 
-def retitle(conn: Connection, source: str, names: Sequence[str], clean: Callable[[str], str]) -> int:
+def retitle(conn: Connection, source: str, names: Sequence[str], clean: Callable[[str, str | None], str]) -> int:
     """Headlines of `source` that still hold one of the outlet's `names` (learnt after they were
-    stored), cleaned by `clean`; the raw title stays on the version row. Returns how many changed."""
+    stored), replaced by `clean(title, raw_title)`; the raw title stays on the version row.
+    Returns how many changed."""
     names = [n for n in names if n and len(n) >= 2]
     if not names:
         return 0
-    rows = conn.execute(select(articles.c.id, articles.c.title).where(
-        articles.c.source == source, or_(*[articles.c.title.contains(n, autoescape=True) for n in names])))
+    version = and_(article_versions.c.article_id == articles.c.id, article_versions.c.version == articles.c.version)
+    rows = conn.execute(
+        select(articles.c.id, articles.c.title, article_versions.c.raw_title)
+        .select_from(articles.outerjoin(article_versions, version))
+        .where(articles.c.source == source, or_(*[articles.c.title.contains(n, autoescape=True) for n in names])))
     changed = 0
     for row in rows.all():
-        title = clean(row.title)
+        title = clean(row.title, row.raw_title)
         if title and title != row.title:
             conn.execute(update(articles).where(articles.c.id == row.id)
                          .values(title=title, title_key=title_key(title)))

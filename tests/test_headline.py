@@ -19,7 +19,8 @@ PAGES = Path(__file__).parent / "data" / "headlines"
 @pytest.mark.parametrize(("raw", "names", "want"), [
     ("Rival technology firms line up for Met's new AI contract | Northgate Wire", ["Northgate Wire"],
      "Rival technology firms line up for Met's new AI contract"),
-    ("Camera vans return to city centre - Peterborough Echo", ["Peterborough Echo"], "Camera vans return to city centre"),
+    ("Camera vans return to city centre - Peterborough Echo", ["Peterborough Echo"],
+     "Camera vans return to city centre"),
     ("Camera vans return to city centre – Glasshouse", ["Glasshouse"], "Camera vans return to city centre"),
     ("Camera vans return to city centre — Glasshouse", ["Glasshouse"], "Camera vans return to city centre"),
     ("Camera vans return to city centre · Glasshouse", ["Glasshouse"], "Camera vans return to city centre"),
@@ -99,6 +100,9 @@ def test_home_page_title_is_never_the_site_name_or_a_heading() -> None:
     ("Glasshouse RSS", "Glasshouse"),
     ("Northgate Wire | Latest News", "Northgate Wire"),
     ("Peterborough Echo - News", "Peterborough Echo"),
+    ("Sky News", "Sky News"),  # "News" after a bare space is part of the name
+    ("Sky News RSS", "Sky News"),
+    ("MPA Top News", "MPA"),
     ("CivicStack", "CivicStack"),
     ("RSS", None),
     (None, None),
@@ -111,7 +115,8 @@ def test_shared_suffix_of_a_sources_titles() -> None:
     titles = ["Drone trial extended - Peterborough Echo", "Vans return - Peterborough Echo",
               "Chief: we will publish - Peterborough Echo", "A headline with no suffix"]
     assert shared_affix(titles) == "Peterborough Echo"
-    assert shared_affix(titles[:2]) is None  # two titles are too few to say
+    assert shared_affix(titles[:1]) is None  # one title is too few to say
+    assert shared_affix(["One | Northgate Wire", "Two | Northgate Wire", "Three", "Four", "Five"]) is None
     assert shared_affix(["Glasshouse: one", "Glasshouse: two", "Glasshouse: three"]) == "Glasshouse"
     # A crumb every title shares is not an outlet.
     assert shared_affix(["One | News", "Two | News", "Three | News"]) is None

@@ -25,7 +25,8 @@ import pytest
 import yaml
 
 #: SCRUTINEER_FRESH_HEADLINE_SITE points the harness at another folder of the same shape.
-SITE = Path(os.environ.get("SCRUTINEER_FRESH_HEADLINE_SITE") or Path(__file__).parent / "data" / "fresh" / "headline_site")
+SITE = Path(os.environ.get("SCRUTINEER_FRESH_HEADLINE_SITE")
+            or Path(__file__).parent / "data" / "fresh" / "headline_site")
 THRESHOLD = 0.98
 #: Keys of an expected source entry that are also sources-file fields and go into the import.
 PASSED_FIELDS = ("schedule", "tags", "follow_links", "allow", "max_pages", "max_depth")

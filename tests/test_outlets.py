@@ -83,7 +83,8 @@ def test_outlet_learnt_from_the_suffix_titles_share_and_headlines_cleaned(
                                                           content_type="text/html; charset=utf-8")
         # The feed's own item titles carry the suffix too.
         items.append(f"<item><title>{headline} - Meridian Press Association</title>"
-                     f"<link>{httpserver.url_for(path)}</link><pubDate>Fri, 20 Nov 2026 10:0{i}:00 GMT</pubDate></item>")
+                     f"<link>{httpserver.url_for(path)}</link>"
+                     f"<pubDate>Fri, 20 Nov 2026 10:0{i}:00 GMT</pubDate></item>")
     httpserver.expect_request("/top.xml").respond_with_data(
         f"<?xml version='1.0'?><rss version='2.0'><channel><title>MPA Top News</title>{''.join(items)}</channel></rss>",
         content_type="application/rss+xml")
@@ -142,3 +143,35 @@ def test_bad_outlet_refused_by_entry_and_field(tmp_path: Path, sqlite_url: str, 
     assert main(["sources", "import", str(path), "--db", sqlite_url]) == 1
     err = capsys.readouterr().err
     assert "('ledger'): field 'outlet'" in err and "Traceback" not in err
+
+
+LOGO_H1 = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{headline} | Northgate Wire</title>
+</head><body><header><h1 class="logo"><a href="/">Northgate Wire</a></h1></header>
+<div class="story"><h2>{headline}</h2>
+<p>Officers and campaigners gave evidence to the committee for several hours on Tuesday, and the chair
+said a report would follow before the end of the month, with recommendations for the force.</p>
+<p>The force said the system had been tested for bias and would be reviewed independently.</p></div>
+</body></html>"""
+
+
+def test_logo_h1_is_never_the_stored_headline(sqlite_url: str, httpserver: HTTPServer) -> None:
+    """A site whose every page has the outlet's name as its <h1> and nothing else naming it: the
+    pass learns the name from the titles' shared suffix and the headlines come from the <title>."""
+    httpserver.expect_request("/robots.txt").respond_with_data("", status=404)
+    headlines = ["Force buys AI triage tool for 999 calls", "Palantir – the row explained"]
+    urls = []
+    for i, headline in enumerate(headlines):
+        path = f"/story/{i}"
+        httpserver.expect_request(path).respond_with_data(LOGO_H1.format(headline=headline),
+                                                          content_type="text/html; charset=utf-8")
+        urls.append(f"<url><loc>{httpserver.url_for(path)}</loc><lastmod>2026-11-20</lastmod></url>")
+    httpserver.expect_request("/sitemap.xml").respond_with_data(
+        "<?xml version='1.0'?><urlset xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>"
+        + "".join(urls) + "</urlset>", content_type="application/xml")
+    settings = Settings(db=sqlite_url)
+    sources.add(settings, {"name": "ngw-sitemap", "kind": "sitemap", "url": httpserver.url_for("/sitemap.xml")})
+    results = collect.run(settings)
+    assert results[0].new == len(headlines), results
+    assert _outlets(settings) == {"ngw-sitemap": "Northgate Wire"}
+    with read(get_engine(sqlite_url)) as conn:
+        assert sorted(conn.execute(select(articles.c.title)).scalars()) == sorted(headlines)

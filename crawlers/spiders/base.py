@@ -176,7 +176,8 @@ class SourceSpider(scrapy.Spider):
         content_type = response.headers.get("Content-Type", b"").decode("latin-1") or None
         # Bytes, not response.text: extraction repairs mislabelled charsets and says so (T17).
         try:
-            fields = await offload.extract(response.url, response.body, content_type)
+            fields = await offload.extract(response.url, response.body, content_type,
+                                           names=tuple(self.outlet_names()))
         except offload.ExtractionWorkerDied as exc:
             self.warn(str(exc))
             return None
