@@ -199,16 +199,17 @@ def site_names(metas: dict[str, list[str]], objects: Sequence[dict[str, Any]]) -
 
 
 def _h1s(tree: Any) -> list[str]:
-    """The article's <h1> first (inside <article> or <main>), then the page's others."""
-    found: list[str] = []
-    for path in (".//article//h1", ".//main//h1", ".//h1"):
-        for node in tree.iterfind(path):
-            text = " ".join(node.text_content().split())
-            if text and text not in found:
-                found.append(text)
-            if len(found) >= 3:
-                return found
-    return found
+    """The article's <h1>s first (inside <article> or <main>), then the page's others; one walk."""
+    inner: list[str] = []
+    outer: list[str] = []
+    for node in tree.iter("h1"):
+        text = " ".join(node.text_content().split())
+        if text:
+            in_article = any(a.tag in ("article", "main") for a in node.iterancestors())
+            (inner if in_article else outer).append(text)
+        if len(inner) + len(outer) >= 8:
+            break
+    return list(dict.fromkeys(inner + outer))[:3]
 
 
 def _title_tag(tree: Any) -> str:
@@ -280,6 +281,14 @@ def page_headline(tree: Any, objects: Sequence[dict[str, Any]], url: str | None 
 
 
 # -- a source's outlet ---------------------------------------------------------------------------
+def name_only(name: str) -> str:
+    """An outlet's name without the tagline or section beside it: "LinkNaija | Nigeria's popular
+    news platform" → "LinkNaija", "Comment | The Capital Ledger" → "The Capital Ledger"."""
+    parts = _split(" ".join(name.split()))
+    segments = [p for p in parts[::2] if p.strip() and not _is_crumb(p, None)]
+    return segments[0].strip() if len(parts) > 1 and segments else name.strip()
+
+
 def feed_outlet(feed_title: str | None) -> str | None:
     """The outlet's name from a feed's <title>: "The Nene Valley Courier - Latest" → "The Nene
     Valley Courier", "Glasshouse RSS" → "Glasshouse"; None when nothing is left."""
@@ -289,31 +298,43 @@ def feed_outlet(feed_title: str | None) -> str | None:
         if shorter == text:
             break
         text = shorter
-    return text[:MAX_OUTLET] or None
+    return name_only(text)[:MAX_OUTLET] or None
 
 
-def shared_affix(titles: Sequence[str], min_share: float = 0.5, min_count: int = 2) -> str | None:
-    """The name a source's titles share at their end (or start) after a separator: the outlet's,
-    when its pages say nothing else ("… - Meridian Press Association" on most pages)."""
-    clean = [" ".join(t.split()) for t in titles if t and t.strip()]
-    if len(clean) < min_count:
-        return None
+#: Words series and formats put before or after many headlines of one outlet ("Analysis: …",
+#: "… – explained"): shared by the titles, but not the outlet's name.
+_KICKERS = frozenset("""analysis explained explainer live watch video videos audio podcast exclusive breaking
+update updated updates opinion comment interview review revealed factcheck fact check in pictures
+photos gallery q&a quiz briefing newsletter recap timeline what we know""".replace("\n", " ").split(" ")) | {
+    "fact check", "in pictures", "what we know", "live updates", "q&a"}
+
+
+def _plausible_affix(affix: str) -> bool:
+    folded = " ".join(affix.casefold().split())
+    return 0 < len(affix) <= MAX_OUTLET and len(affix.split()) <= 8 and not _is_crumb(affix, None) \
+        and folded not in _KICKERS
+
+
+def shared_affix(titles: Sequence[str], where: tuple[str, ...] = ("end", "start")) -> str | None:
+    """The name a source's titles share after a separator at their end ("… - Meridian Press
+    Association" on at least two titles and half of them), or else at their start ("Glasshouse: …"
+    on at least three and 60%, since kickers like "Analysis:" are shared at the start too): the
+    outlet's name when its pages say nothing else. Repeated titles count once."""
+    clean = list(dict.fromkeys(" ".join(t.split()) for t in titles if t and t.strip()))
     ends: Counter[str] = Counter()
     starts: Counter[str] = Counter()
     for t in clean:
         parts = _split(t)
         if len(parts) >= 3:
             ends[parts[-1]] += 1
-            m = _PREFIX_SEP.match(t)
-            if m:
-                starts[m.group(1)] += 1
-        elif (m := _PREFIX_SEP.match(t)) is not None:
+        m = _PREFIX_SEP.match(t)
+        if m:
             starts[m.group(1)] += 1
-    for counter in (ends, starts):
-        if counter:
-            affix, n = counter.most_common(1)[0]
-            if n >= min_count and n >= min_share * len(clean) and 0 < len(affix) <= MAX_OUTLET \
-                    and len(affix.split()) <= 8 and not _is_crumb(affix, None):
+    rules = {"end": (ends, 2, 0.5), "start": (starts, 3, 0.6)}
+    for side in where:
+        counter, min_count, min_share = rules[side]
+        for affix, n in counter.most_common(3):
+            if n >= min_count and n >= min_share * len(clean) and _plausible_affix(affix):
                 return affix
     return None
 
@@ -327,7 +348,7 @@ def learn_outlet(page_names: Sequence[str], feed_title: str | None, titles: Sequ
     the feed's title cleaned of "RSS", "- Latest" and the like, else the suffix its titles share.
     A feed title that is only the initials of the shared suffix ("MPA Top News" beside "… -
     Meridian Press Association") yields the full name."""
-    counts = Counter(n for n in page_names if n)
+    counts = Counter(name_only(n) for n in page_names if n and name_only(n))
     if counts:
         # Spellings of one name count together ("The Ledger", "the ledger"); the most used wins.
         by_key: Counter[str] = Counter()

@@ -113,8 +113,10 @@ def learn_outlet_name(conn: Any, spider: Any) -> str | None:
         source_store.save_outlet_learned(conn, name, learned)
     else:
         learned = before or learned
+    # The suffix the titles share is cut even when the outlet is learnt under another name; a
+    # shared prefix only when it is the learnt name (series kickers, "Analysis: …", are prefixes).
     names = [n for n in (spider.source.get("outlet"), learned, feed_outlet(signals["feed_title"]),
-                         shared_affix(titles)) if n]
+                         shared_affix(titles, where=("end",))) if n]
     keys = {name_key(n) for n in names}
 
     def clean(title: str, raw_title: str | None) -> str:

@@ -120,6 +120,11 @@ def test_shared_suffix_of_a_sources_titles() -> None:
     assert shared_affix(["Glasshouse: one", "Glasshouse: two", "Glasshouse: three"]) == "Glasshouse"
     # A crumb every title shares is not an outlet.
     assert shared_affix(["One | News", "Two | News", "Three | News"]) is None
+    # Kickers and series are shared too, but are not names; a title repeated counts once.
+    assert shared_affix(["Analysis: one", "Analysis: two", "Analysis: three"]) is None
+    assert shared_affix(["One – explained", "Two – explained"]) is None
+    assert shared_affix(["Met pilot: what the data shows", "Met pilot: what the data shows", "Other"]) is None
+    assert shared_affix(["Glasshouse: one", "Glasshouse: two", "Other"], where=("end",)) is None
     # Different endings: no shared name.
     assert shared_affix(["Palantir – the row explained", "Met AI – what we know", "Vans – a guide"]) is None
 
@@ -133,6 +138,10 @@ def test_learnt_outlet_prefers_pages_then_feed_then_suffix() -> None:
     # A feed titled with the initials of the name every page carries: the full name.
     assert learn_outlet([], "MPA Top News", suffixed) == "Meridian Press Association"
     assert learn_outlet([], None, ["x", "y"]) is None
+    # A name given with its tagline or section: the name.
+    assert learn_outlet(["Northgate Wire | News from the North", "Northgate Wire"], None, []) == "Northgate Wire"
+    assert feed_outlet("Glasshouse – Notes on surveillance, power and rights") == "Glasshouse"
+    assert feed_outlet("Comment | The Capital Ledger") == "The Capital Ledger"
 
 
 def test_name_key_ignores_the_case_and_punctuation() -> None:
