@@ -120,8 +120,11 @@ def strip_outlet(title: str, names: Iterable[str | None] = (), section: str | No
                 parts = parts[:-2]
             break
     else:
-        if len(parts) >= 5 and _is_crumb(parts[-1], section) and _is_name(parts[-3], keys, hosts):
+        # "Headline | Outlet | Section" and "Headline | Outlet | Its tagline": the name, then one more.
+        if len(parts) >= 5 and _is_name(parts[-3], keys, hosts):
             parts = parts[:-4]
+            while len(parts) >= 3 and _is_crumb(parts[-1], section):
+                parts = parts[:-2]
     # Prefix: "Outlet | Headline", "Outlet: Headline", "Outlet - Section - Headline".
     cut = _strip_prefix("".join(parts), keys, hosts, section)
     return cut or title

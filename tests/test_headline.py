@@ -34,6 +34,7 @@ PAGES = Path(__file__).parent / "data" / "headlines"
     ("Police AI row | Comment | The Capital Ledger", ["The Capital Ledger"], "Police AI row"),
     ("Police AI row | UK news | capital ledger", ["The Capital Ledger"], "Police AI row"),
     ("Police AI row | Capital Ledger | Opinion", ["The Capital Ledger"], "Police AI row"),
+    ("Police AI row | Comment | Capital Ledger | London's independent daily", ["The Capital Ledger"], "Police AI row"),
     # Prefixes.
     ("Glasshouse: Camera vans return to city centre", ["Glasshouse"], "Camera vans return to city centre"),
     ("Glasshouse | Camera vans return to city centre", ["Glasshouse"], "Camera vans return to city centre"),
