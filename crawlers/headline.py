@@ -269,8 +269,18 @@ def page_headline(tree: Any, objects: Sequence[dict[str, Any]], url: str | None 
     for value, weight in zip(stated, weights, strict=True):
         if value in kept:
             votes[_fold(kept[value])] += weight
+    # A statement that is another one plus furniture at a separator ("Headline | Outlet" beside
+    # "Headline", when nothing names the outlet) confirms the shorter one and loses its own claim.
+    unique = list(dict.fromkeys(kept.values()))
+    folds = {_fold(c) for c in unique}
+    for longer in folds:
+        inner = [f for f in folds if f != longer and (len(f.split()) >= 3 or len(f) >= 15) and _within_title(f, longer)]
+        if inner:
+            shorter = max(inner, key=len)
+            votes[shorter] += votes[longer]
+            votes[longer] = -1.0
     best, best_score = "", 0.0
-    for cand in dict.fromkeys(kept.values()):
+    for cand in unique:
         score = votes[_fold(cand)] + (2 if raw_title and _within_title(cand, raw_title) else 0)
         if len(cand.split()) < 2 and len(cand) < 15:  # "Latest", "Comment": furniture, not a headline
             score -= 3

@@ -78,6 +78,9 @@ def test_the_page_host_spells_the_outlet_when_nothing_else_does() -> None:
     # Only a <title>: cut by application-name.
     ("title-only-suffix.html", "Council votes to pause camera van trial",
      "Council votes to pause camera van trial - Peterborough Echo", "Peterborough Echo"),
+    # Nothing names the outlet: og:title is the <h1> plus furniture, so the <h1> is the headline.
+    ("og-suffix-no-name.html", "Fenland force to trial number-plate AI on rural roads",
+     "Fenland force to trial number-plate AI on rural roads | Fenland Times", None),
     # og:title/twitter:title are a social rewrite; the <h1> the <title> confirms is the headline.
     ("social-headline.html", "Force buys AI triage tool for 999 calls",
      "Force buys AI triage tool for 999 calls | Northgate Wire", None),
