@@ -356,11 +356,24 @@ def _initials(name: str) -> str:
     return "".join(w[0] for w in _WORD.findall(name.casefold()) if w not in ("of", "and", "the"))
 
 
+_DOMAIN = re.compile(r"^[\w-]+(?:\.[\w-]+)+$")
+
+
 def learn_outlet(page_names: Sequence[str], feed_title: str | None, titles: Sequence[str]) -> str | None:
     """A source's outlet name: the most common og:site_name / publisher.name across its pages, else
     the feed's title cleaned of "RSS", "- Latest" and the like, else the suffix its titles share.
-    A feed title that is only the initials of the shared suffix ("MPA Top News" beside "… -
-    Meridian Press Association") yields the full name."""
+
+    Where the first is a cruder spelling of the next, the next wins: a page name that is a domain
+    ("northgatewire.example") beside a feed or title name it spells ("Northgate Wire"), a feed title
+    that is the initials of the shared suffix ("MPA Top News" beside "… - Meridian Press
+    Association") or holds it ("Latest from Northgate Wire")."""
+    from_feed = feed_outlet(feed_title)
+    affix = shared_affix(titles)
+    fallback = from_feed or affix
+    if from_feed and affix:
+        feed_key, affix_key = name_key(from_feed), name_key(affix)
+        if len(affix_key) >= 3 and (feed_key == _initials(affix) or (affix_key in feed_key and feed_key != affix_key)):
+            fallback = affix
     counts = Counter(name_only(n) for n in page_names if n and name_only(n))
     if counts:
         # Spellings of one name count together ("The Ledger", "the ledger"); the most used wins.
@@ -368,9 +381,8 @@ def learn_outlet(page_names: Sequence[str], feed_title: str | None, titles: Sequ
         for n, c in counts.items():
             by_key[name_key(n)] += c
         key = by_key.most_common(1)[0][0]
-        return max((n for n in counts if name_key(n) == key), key=lambda n: counts[n])[:MAX_OUTLET]
-    from_feed = feed_outlet(feed_title)
-    affix = shared_affix(titles)
-    if from_feed and affix and name_key(from_feed) == _initials(affix) and len(from_feed) < len(affix):
-        return affix
-    return from_feed or affix
+        best = max((n for n in counts if name_key(n) == key), key=lambda n: counts[n])[:MAX_OUTLET]
+        if fallback and _DOMAIN.match(best) and name_key(best).startswith(name_key(fallback)):
+            return fallback
+        return best
+    return fallback

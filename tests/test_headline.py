@@ -142,6 +142,11 @@ def test_learnt_outlet_prefers_pages_then_feed_then_suffix() -> None:
     # A feed titled with the initials of the name every page carries: the full name.
     assert learn_outlet([], "MPA Top News", suffixed) == "Meridian Press Association"
     assert learn_outlet([], None, ["x", "y"]) is None
+    # The cruder spelling gives way: a domain as og:site_name, a feed title holding the name.
+    assert learn_outlet(["northgatewire.example"] * 3, "Northgate Wire", []) == "Northgate Wire"
+    assert learn_outlet(["CNNArabic.com"], None, []) == "CNNArabic.com"
+    suffixed_ngw = ["a | Northgate Wire", "b | Northgate Wire"]
+    assert learn_outlet([], "Latest from Northgate Wire", suffixed_ngw) == "Northgate Wire"
     # A name given with its tagline or section: the name.
     assert learn_outlet(["Northgate Wire | News from the North", "Northgate Wire"], None, []) == "Northgate Wire"
     assert feed_outlet("Glasshouse – Notes on surveillance, power and rights") == "Glasshouse"
