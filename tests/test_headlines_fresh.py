@@ -123,7 +123,8 @@ def fresh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     with FreshSite(SITE) as site:
         entries = []
         for src in expected["sources"]:
-            entry = {"name": src["name"], "kind": src["kind"], "url": _url(src.get("url") or src["path"], site.base)}
+            kind = {"atom": "rss", "feed": "rss"}.get(src["kind"], src["kind"])  # atom feeds are kind rss
+            entry = {"name": src["name"], "kind": kind, "url": _url(src.get("url") or src["path"], site.base)}
             entry.update({k: src[k] for k in PASSED_FIELDS if k in src})
             if src.get("outlet_override"):  # a source whose name the file is meant to give
                 entry["outlet"] = src["outlet_override"]
