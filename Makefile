@@ -50,6 +50,7 @@ bench-extraction: $(STAMP)
 	  $(BIN)/pip download --quiet --no-deps --no-binary :all: -d $(EXTRACTION_BENCH) newspaper4k==0.9.6 && \
 	  tar -xzf $(EXTRACTION_BENCH)/newspaper4k-0.9.6.tar.gz -C $(EXTRACTION_BENCH); }
 	$(BIN)/python -m bench.extraction_eval $(EXTRACTION_BENCH)/newspaper4k-0.9.6/tests/data
+	$(BIN)/python -m bench.headline_eval $(EXTRACTION_BENCH)/newspaper4k-0.9.6/tests/data | tail -3
 	@# trafilatura's own hand-annotated set, when assembled there (README: Measured)
 	test ! -f $(EXTRACTION_BENCH)/trafilatura-eval/evaldata.py || \
 	  $(BIN)/python -m bench.extraction_eval $(EXTRACTION_BENCH)/trafilatura-eval

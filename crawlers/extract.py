@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from trafilatura.utils import load_html
 
 from crawlers.charset import decode_page
 from crawlers.dates import parse_date
+from crawlers.headline import page_headline
 from crawlers.urls import canonicalize, same_site
 from storage.article import normalise_text
 
@@ -183,19 +185,13 @@ def _authors(tree: Any, objects: list[dict[str, Any]]) -> list[str]:
     return out[:10]
 
 
-def _title(tree: Any) -> str:
-    og = tree.find(".//meta[@property='og:title']")
-    if og is not None and og.get("content"):
-        return og.get("content")
-    for path in (".//title", ".//h1"):
-        node = tree.find(path)
-        if node is not None and node.text_content().strip():
-            return node.text_content()
-    return ""
-
-
-def extract_article(url: str, html: str | bytes, content_type: str | None = None) -> dict[str, Any]:
+def extract_article(url: str, html: str | bytes, content_type: str | None = None, *,
+                    names: Sequence[str] = ()) -> dict[str, Any]:
     """Article fields for one page; `extraction` is "no-text" when the page holds no article.
+
+    `title` is the headline (crawlers/headline.py), `raw_title` the page's <title> as it was (for
+    provenance), `site_names` what the page calls its outlet (og:site_name, publisher.name).
+    `names` are what the source's outlet is known to be called already (sources file, learnt, feed).
 
     The page is parsed once, by trafilatura's own loader, and our metadata is read from that tree
     before trafilatura's text extraction runs on it (which prunes it). Our metadata replaces
@@ -208,7 +204,8 @@ def extract_article(url: str, html: str | bytes, content_type: str | None = None
     if looks_binary(html):
         html = ""
     canonical = canonicalize(url)
-    title = ""
+    title = raw_title = ""
+    names: list[str] = []
     published: datetime | None = None
     declared_lang = None
     authors: list[str] = []
@@ -225,10 +222,12 @@ def extract_article(url: str, html: str | bytes, content_type: str | None = None
         objects = _ld_objects(tree)
         published = next((d for d in map(parse_date, _meta_dates(tree, objects)) if d), None)
         declared_lang = tree.get("lang")
-        title = _title(tree)
         authors = _authors(tree, objects)
         modified = _modified(tree, objects)
         section = _section(tree, objects)
+        # The headline as the outlet wrote it, not the tab title with the site's name (issue 12).
+        found = page_headline(tree, objects, url=url, known_names=names, section=section)
+        title, raw_title, names = found["title"], found["raw_title"], found["site_names"]
         if published is None:
             try:
                 found = find_date(tree, url=url, extensive_search=False, original_date=True,
@@ -244,6 +243,7 @@ def extract_article(url: str, html: str | bytes, content_type: str | None = None
         except (RecursionError, ValueError):
             text = ""
     title = normalise_text(title).replace("\n", " ")[:MAX_TITLE]
+    raw_title = normalise_text(raw_title).replace("\n", " ")[:MAX_TITLE]
     text = normalise_text(text)
     first, _, rest = text.partition("\n")
     if title and first.strip() == title:
@@ -255,5 +255,5 @@ def extract_article(url: str, html: str | bytes, content_type: str | None = None
         "url": url, "canonical_url": canonical, "title": title, "text": text,
         "published_at": published, "modified_at": modified, "section": section, "authors": authors,
         "language": guess_language(text or title, declared_lang), "extraction": extraction,
-        "charset_warning": charset_warning,
+        "charset_warning": charset_warning, "raw_title": raw_title, "site_names": names,
     }

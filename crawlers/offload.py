@@ -51,13 +51,14 @@ def _watch_parent(parent: int) -> None:
             os._exit(0)
 
 
-def _in_worker(url: str, html: bytes | str, content_type: str | None) -> dict[str, Any]:
+def _in_worker(url: str, html: bytes | str, content_type: str | None,
+               names: tuple[str, ...] = ()) -> dict[str, Any]:
     # Crash tests name a URL in SCRUTINEER_TEST_FAULT=extract_worker_dies:<part of URL>; the worker
     # extracting it dies as a crash inside lxml would kill it.
     fault = os.environ.get("SCRUTINEER_TEST_FAULT", "")
     if fault.startswith("extract_worker_dies:") and fault.split(":", 1)[1] in url:
         os._exit(70)
-    return extract_article(url, html, content_type)
+    return extract_article(url, html, content_type, names=names)
 
 
 def _worker_init(parent: int) -> None:
@@ -83,14 +84,16 @@ def stop() -> None:
         _pool = None
 
 
-async def extract(url: str, html: bytes | str, content_type: str | None = None) -> dict[str, Any]:
-    """`extract_article` in a worker when the pool runs, else here; the same fields either way."""
+async def extract(url: str, html: bytes | str, content_type: str | None = None,
+                  names: tuple[str, ...] = ()) -> dict[str, Any]:
+    """`extract_article` in a worker when the pool runs, else here; the same fields either way.
+    `names`: what the source's outlet is known to be called (cut from the headline)."""
     global _pool
     pool = _pool
     if pool is None:
-        return extract_article(url, html, content_type)
+        return extract_article(url, html, content_type, names=names)
     try:
-        return await asyncio.wrap_future(pool.submit(_in_worker, url, html, content_type))
+        return await asyncio.wrap_future(pool.submit(_in_worker, url, html, content_type, tuple(names)))
     except BrokenProcessPool as exc:
         if _pool is pool:
             _pool = None  # the rest of this crawl extracts inline; the next pass forks afresh

@@ -11,10 +11,11 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
+from crawlers.headline import feed_outlet, learn_outlet, name_key, shared_affix, strip_outlet
 from pipelines.polling import after_pass
 from storage import sources as source_store
 from storage.article import Article
-from storage.articles import UpsertCounts, store_articles
+from storage.articles import UpsertCounts, raw_titles, retitle, store_articles
 from storage.db import write
 
 BATCH = 50
@@ -89,7 +90,40 @@ class StoragePipeline:
                 now=entry["finished_at"], retry_after=health.get("retry_after_until")))
             if "cursor" in health:  # set by paged spiders only; None clears it
                 source_store.save_cursor(conn, spider.source["name"], health["cursor"])
+            learn_outlet_name(conn, spider)
             v = health.get("validators")
             if v and health["status"] == "ok":
                 source_store.save_validators(conn, spider.source["name"], v["etag"], v["last_modified"],
                                              v["body_hash"])
+
+
+def learn_outlet_name(conn: Any, spider: Any) -> str | None:
+    """After a pass: the source's outlet name from what its pages and feed said (issue 12), into
+    sources.outlet_learned; then stored headlines that still carry a name learnt only now (the
+    suffix the source's titles share, say) lose it. A pass that saw no page naming the outlet
+    does not replace a name learnt before (a feed title is a weaker statement than og:site_name)."""
+    signals = getattr(spider, "outlet_signals", None)
+    if not signals or not (signals["site_names"] or signals["feed_title"] or signals["titles"]):
+        return None
+    name = spider.source["name"]
+    titles = signals["titles"] + raw_titles(conn, name)
+    learned = learn_outlet(signals["site_names"], signals["feed_title"], titles)
+    before = spider.source.get("outlet_learned")
+    if learned and learned != before and (signals["site_names"] or not before):
+        source_store.save_outlet_learned(conn, name, learned)
+    else:
+        learned = before or learned
+    # The suffix the titles share is cut even when the outlet is learnt under another name; a
+    # shared prefix only when it is the learnt name (series kickers, "Analysis: …", are prefixes).
+    names = [n for n in (spider.source.get("outlet"), learned, feed_outlet(signals["feed_title"]),
+                         shared_affix(titles, where=("end",))) if n]
+    keys = {name_key(n) for n in names}
+
+    def clean(title: str, raw_title: str | None) -> str:
+        # A headline that is only the outlet's name was its logo <h1>: the <title> says more.
+        if name_key(title) in keys and raw_title:
+            title = raw_title
+        return strip_outlet(title, names)
+
+    retitle(conn, name, names, clean)
+    return learned

@@ -49,6 +49,8 @@ def cmd_sources_add(args: argparse.Namespace) -> int:
     raw: dict[str, Any] = {"name": args.name, "kind": args.kind, "url": args.url, "tags": args.tag or []}
     if args.schedule:
         raw["schedule"] = args.schedule
+    if args.outlet is not None:
+        raw["outlet"] = args.outlet
     print(f"{args.name}: {sources.add(_settings(args), raw)}")
     return 0
 
@@ -63,12 +65,13 @@ def cmd_sources_list(args: argparse.Namespace) -> int:
                                                                                "next_poll_at")}},
                              ensure_ascii=False))
         return 0
-    header = (f"{'name':<28} {'kind':<8} {'status':<7} {'last success':<17} {'last error':<17} {'7d':>5}  "
-              f"{'alarm':<10} message")
+    header = (f"{'name':<28} {'outlet':<28} {'kind':<8} {'status':<7} {'last success':<17} {'last error':<17} "
+              f"{'7d':>5}  {'alarm':<10} message")
     print(header)
     for r in rows:
         message = r["alarm_message"] or r["last_error_message"] or r["last_warning_message"] or ""
-        print(f"{r['name']:<28} {r['kind']:<8} {r['status']:<7} {_when(r['last_success']):<17} "
+        outlet = (r["outlet"] or "-")[:28]
+        print(f"{r['name']:<28} {outlet:<28} {r['kind']:<8} {r['status']:<7} {_when(r['last_success']):<17} "
               f"{_when(r['last_error']):<17} {r['items_7d']:>5}  {(r['alarm'] or '-'):<10} {message[:120]}")
     return 0
 
@@ -292,6 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--url", required=True)
     p.add_argument("--schedule", help="cron expression or @hourly/@daily/@weekly (default @hourly)")
     p.add_argument("--tag", action="append", help="a label of the source itself (repeatable)")
+    p.add_argument("--outlet", help="the outlet's name readers see (default: learnt from its pages and feed)")
     p = add(srcs, "list", cmd_sources_list, "the registry with health: last success, last error, items in 7 days")
     p.add_argument("--format", choices=["table", "json"], default="table")
     p = add(srcs, "test", cmd_sources_test, "dry run: fetch once and print what would be stored, store nothing")

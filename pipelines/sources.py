@@ -23,7 +23,8 @@ KINDS = ("rss", "sitemap", "site", "ocds")
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 MAX_FILE_BYTES = 5 * 1024 * 1024
 SCHEDULE_ALIASES = ("@hourly", "@daily", "@weekly", "@monthly", "@once")
-FIELDS = ("name", "kind", "url", "schedule", "tags", "follow_links", "allow", "max_pages", "max_depth")
+FIELDS = ("name", "kind", "url", "schedule", "tags", "follow_links", "allow", "max_pages", "max_depth", "outlet")
+MAX_OUTLET = 120
 #: Options that only mean something for some kinds; `max_pages` of an ocds source is pages of
 #: notices per pass, kept low because Find a Tender answers 429 after about 12 requests in 2 minutes.
 KIND_OPTIONS = {"allow": ("site",), "max_depth": ("site",), "max_pages": ("site", "ocds")}
@@ -114,8 +115,14 @@ def validate(raw: Any, label: str) -> dict[str, Any]:
         if isinstance(mp, bool) or not isinstance(mp, int) or not 1 <= mp <= 100_000:
             raise Invalid(label, "max_pages", "must be a whole number from 1 to 100000")
         options["max_pages"] = mp
+    outlet = raw.get("outlet")
+    if outlet is not None:
+        if not isinstance(outlet, str) or not " ".join(outlet.split()) or "\n" in outlet.strip() \
+                or len(outlet) > MAX_OUTLET:
+            raise Invalid(label, "outlet", f"must be the outlet's name on one line, at most {MAX_OUTLET} characters")
+        outlet = " ".join(outlet.split())
     return {"name": name, "kind": kind, "url": url.strip(), "schedule": schedule.strip(), "tags": tags,
-            "options": options}
+            "options": options, "outlet": outlet}
 
 
 def load_file(path: Path) -> list[Any]:
@@ -205,5 +212,7 @@ def listing(settings: Settings) -> list[dict[str, Any]]:
             "items_7d": h.get("items_7d", 0),
             "alarm": alarm[0] if alarm else None, "alarm_message": alarm[1] if alarm else None,
             "next_poll_at": r.get("next_poll_at"),
+            # The name readers see: the file's `outlet:`, else the one learnt from the pages/feed.
+            "outlet": r.get("outlet") or r.get("outlet_learned"), "outlet_learned": r.get("outlet_learned"),
         })
     return out

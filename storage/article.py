@@ -85,7 +85,7 @@ class Article:
     """One collected report.
 
     Set by the collector: url, canonical_url, source, title, text, summary, published_at,
-    published_flag, authors, language, fetched_at, extraction, guid, raw_html.
+    published_flag, authors, language, fetched_at, extraction, guid, raw_html, raw_title.
     Set by processing (never by the collector): duplicate_of, story_id, tags, relevance,
     relevant, sentiment.
     """
@@ -106,6 +106,9 @@ class Article:
     extraction: str = "trafilatura"  #: how text was obtained: trafilatura | feed-summary | no-text
     guid: str | None = None  #: the feed entry's guid/id, kept for provenance only
     raw_html: bytes | None = None  #: the page bytes as fetched (stored compressed per version)
+    #: provenance of `title`: the page's <title> (or the feed entry's title) before the outlet's
+    #: name was cut from it; stored on the version row
+    raw_title: str = ""
     # Processing results.
     duplicate_of: str | None = None
     story_id: str | None = None

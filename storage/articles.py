@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -91,7 +91,39 @@ def _version(art: Article, version: int, chash: str, fetched: datetime) -> dict[
         "article_id": art.id, "version": version, "content_hash": chash, "title": art.title,
         "text": art.text, "fetched_at": fetched, "extraction": art.extraction,
         "raw_html_gz": gzip.compress(art.raw_html) if art.raw_html else None,
+        "raw_title": art.raw_title or None,
     }
+
+
+def raw_titles(conn: Connection, source: str, limit: int = 60) -> list[str]:
+    """The newest pages' <title>s as fetched (provenance), for the name a source's titles share."""
+    rows = conn.execute(
+        select(article_versions.c.raw_title).join(articles, articles.c.id == article_versions.c.article_id)
+        .where(articles.c.source == source, article_versions.c.raw_title.is_not(None))
+        .order_by(article_versions.c.fetched_at.desc()).limit(limit))
+    return [r.raw_title for r in rows if r.raw_title]
+
+
+def retitle(conn: Connection, source: str, names: Sequence[str], clean: Callable[[str, str | None], str]) -> int:
+    """Headlines of `source` that still hold one of the outlet's `names` (learnt after they were
+    stored), replaced by `clean(title, raw_title)`; the raw title stays on the version row.
+    Returns how many changed."""
+    names = [n for n in names if n and len(n) >= 2]
+    if not names:
+        return 0
+    version = and_(article_versions.c.article_id == articles.c.id, article_versions.c.version == articles.c.version)
+    rows = conn.execute(
+        select(articles.c.id, articles.c.title, article_versions.c.raw_title)
+        .select_from(articles.outerjoin(article_versions, version))
+        .where(articles.c.source == source, or_(*[articles.c.title.contains(n, autoescape=True) for n in names])))
+    changed = 0
+    for row in rows.all():
+        title = clean(row.title, row.raw_title)
+        if title and title != row.title:
+            conn.execute(update(articles).where(articles.c.id == row.id)
+                         .values(title=title, title_key=title_key(title)))
+            changed += 1
+    return changed
 
 
 def known_urls(conn: Connection, canonical_urls: Sequence[str]) -> set[str]:

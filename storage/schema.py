@@ -151,6 +151,8 @@ article_versions = Table(
     Column("fetched_at", UTCDateTime, nullable=False),
     Column("extraction", String(16), nullable=False),
     Column("raw_html_gz", LargeBinary),
+    # The page's <title> as it was, before the outlet's name was cut from the headline (issue 12).
+    Column("raw_title", Text),
 )
 
 article_tags = Table(

@@ -15,6 +15,7 @@ def save_source(conn: Connection, src: dict[str, Any]) -> str:
     now = datetime.now(timezone.utc)
     existing = conn.execute(select(sources).where(sources.c.name == src["name"])).first()
     fields = {k: src[k] for k in ("kind", "url", "schedule", "tags", "options")}
+    fields["outlet"] = src.get("outlet")  # the file is the truth: an `outlet:` removed clears it
     if existing is None:
         upsert(conn, sources, [{"name": src["name"], **fields, "status": "active",
                                 "created_at": now, "updated_at": now}], ["name"])
@@ -45,6 +46,11 @@ def outlet_names(conn: Connection) -> dict[str, str]:
     the source name itself (a slug is better than nothing, and tells an analyst what to set)."""
     rows = conn.execute(select(sources.c.name, sources.c.outlet, sources.c.outlet_learned))
     return {r.name: (r.outlet or r.outlet_learned or r.name) for r in rows}
+
+
+def save_outlet_learned(conn: Connection, name: str, outlet: str | None) -> None:
+    """What collection learnt the outlet is called (never overrides the file's `outlet`)."""
+    conn.execute(update(sources).where(sources.c.name == name).values(outlet_learned=outlet))
 
 
 def set_status(conn: Connection, name: str, status: str) -> bool:

@@ -24,6 +24,7 @@ from twisted.python.failure import Failure
 from crawlers import offload
 from crawlers.dates import plausible
 from crawlers.guard import refusal_for, too_large
+from crawlers.headline import feed_outlet, strip_outlet
 from crawlers.integrity import TruncatedBody
 from crawlers.netpolicy import NonPublicAddress
 from crawlers.urls import strip_tracking
@@ -123,6 +124,10 @@ class SourceSpider(scrapy.Spider):
         self.started_at = datetime.now(timezone.utc)
         self.health: dict[str, Any] = {"status": "ok", "http_status": None, "bytes": 0, "requests": 0,
                                        "errors": [], "warnings": [], "validators": None}
+        # What this pass learnt about the outlet's name (issue 12): the name each page gives itself,
+        # the pages' raw <title>s and the feed's <title>. The item pipeline turns them into
+        # sources.outlet_learned when the pass closes.
+        self.outlet_signals: dict[str, Any] = {"site_names": [], "titles": [], "feed_title": None}
 
     def load_source(self, name: str) -> dict[str, Any]:
         with read(self.engine) as conn:
@@ -144,6 +149,18 @@ class SourceSpider(scrapy.Spider):
     def note_robots_unreachable(self, netloc: str, reason: str) -> None:
         self.warn(f"robots.txt unreachable on {netloc} ({reason[:200]}): disallowing all for this pass (RFC 9309)")
 
+    def outlet_names(self) -> list[str]:
+        """Names of this source's outlet known before the page: the sources file's, the learned
+        one and the feed's title. A headline loses them at either end (crawlers/headline.py)."""
+        names = [self.source.get("outlet"), self.source.get("outlet_learned"),
+                 feed_outlet(self.outlet_signals["feed_title"])]
+        return [n for n in names if n]
+
+    def clean_title(self, title: str, section: str | None = None, url: str | None = None) -> str:
+        """A feed's or sitemap's headline, or a page's, without the outlet's known names."""
+        title = normalise_text(title).replace("\n", " ")[:1000]
+        return strip_outlet(title, self.outlet_names(), section, url) if title else title
+
     def count_response(self, response: Any) -> None:
         self.health["requests"] += 1
         self.health["bytes"] += len(response.body)
@@ -159,12 +176,19 @@ class SourceSpider(scrapy.Spider):
         content_type = response.headers.get("Content-Type", b"").decode("latin-1") or None
         # Bytes, not response.text: extraction repairs mislabelled charsets and says so (T17).
         try:
-            fields = await offload.extract(response.url, response.body, content_type)
+            fields = await offload.extract(response.url, response.body, content_type,
+                                           names=tuple(self.outlet_names()))
         except offload.ExtractionWorkerDied as exc:
             self.warn(str(exc))
             return None
         if fields.get("charset_warning"):
             self.warn(f"{response.url}: {fields['charset_warning']}")
+        if fields["extraction"] != "no-text":  # a wall's <title> names the wall, not the outlet
+            if fields.get("site_names"):
+                self.outlet_signals["site_names"].append(fields["site_names"][0])
+            if fields.get("raw_title"):
+                self.outlet_signals["titles"].append(fields["raw_title"])
+        headline = self.clean_title(fields["title"], fields.get("section"), response.url)
         now = datetime.now(timezone.utc)
         # Feed date first (issue 3): the publisher's own feed is the most deliberate statement.
         published, flag = plausible(listed_date or fields["published_at"], now)
@@ -172,13 +196,13 @@ class SourceSpider(scrapy.Spider):
             url=strip_tracking(response.url), canonical_url=fields["canonical_url"], source=self.source["name"],
             # A wall's own title ("Before you continue", "Loading…") says nothing: the feed's does (T18).
             title=(fallback.title if fallback and fallback.title and fields["extraction"] == "no-text" else "")
-            or fields["title"] or (fallback.title if fallback else ""),
+            or headline or (fallback.title if fallback else ""),
             text=fields["text"], summary=fallback.summary if fallback else "",
             published_at=published, published_flag=flag, modified_at=fields.get("modified_at"),
             section=fields.get("section"), authors=fields["authors"]
             or (fallback.authors if fallback else []), language=fields["language"], fetched_at=now,
             extraction=fields["extraction"], guid=fallback.guid if fallback else None,
-            raw_html=response.body,
+            raw_html=response.body, raw_title=fields.get("raw_title") or "",
         )
         return art
 
@@ -187,7 +211,8 @@ class SourceSpider(scrapy.Spider):
         now = datetime.now(timezone.utc)
         when, flag = plausible(published, now)
         return Article(url=url, canonical_url=canonical_url, source=self.source["name"],
-                       title=normalise_text(title).replace("\n", " ")[:1000], text="",
+                       title=self.clean_title(title), raw_title=normalise_text(title).replace("\n", " ")[:1000],
+                       text="",
                        summary=normalise_text(summary), published_at=when, published_flag=flag,
                        authors=authors, fetched_at=now, extraction="feed-summary", guid=guid)
 

@@ -85,6 +85,10 @@ class FeedSpider(SourceSpider):
             return
         if feed.bozo:
             self.warn(f"feed not well-formed: {feed.bozo_exception}")
+        # The channel's <title> names the outlet ("The Capital Ledger - All stories"): entries and
+        # pages lose it from their headlines, and it is a guess at the outlet's name (issue 12).
+        feed_title = feed.feed.get("title") if isinstance(feed.feed.get("title"), str) else None
+        self.outlet_signals["feed_title"] = feed_title[:500] if feed_title else None
         limit = self.settings_obj.max_feed_items
         if len(feed.entries) > limit:
             self.warn(f"feed has {len(feed.entries)} entries; only the first {limit} were read")

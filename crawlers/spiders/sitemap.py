@@ -38,7 +38,7 @@ class NewsSitemap(Sitemap):
             if self._get_tag_name(child) == "news":
                 for sub in child.iter():
                     name = self._get_tag_name(sub)
-                    if name in ("publication_date", "title") and sub.text:
+                    if name in ("publication_date", "title", "name") and sub.text:
                         news[f"news_{name}"] = sub.text.strip()[:1000]
         entry = super()._process_sitemap_element(elem)
         return {**entry, **news} if entry is not None else None
@@ -91,6 +91,9 @@ class SitemapSpider(SourceSpider, ScrapySitemapSpider):
                 self.health["known_skipped"] = self.health.get("known_skipped", 0) + 1
                 continue
             self.lastmod[entry["loc"]] = lastmod
+            if entry.get("news_name") and not self.outlet_signals["feed_title"]:
+                # <news:publication><news:name>: the outlet's name as it gives it to news search.
+                self.outlet_signals["feed_title"] = " ".join(entry["news_name"].split())[:500]
             if entry.get("news_publication_date") or entry.get("news_title"):
                 self.news[entry["loc"]] = (parse_date(entry.get("news_publication_date")),
                                            " ".join(entry.get("news_title", "").split()))
@@ -161,5 +164,5 @@ class SitemapSpider(SourceSpider, ScrapySitemapSpider):
         if art.published_flag and listed:
             art.published_at, art.published_flag = listed, None
         if not art.title and news_title:
-            art.title = news_title
+            art.title, art.raw_title = self.clean_title(news_title), news_title
         return art
