@@ -173,6 +173,7 @@ def test_fresh_site_headlines_are_the_outlets_own(fresh: dict[str, Any]) -> None
             misses.append(f"{art['path']}: stored {got!r}, outlet's {art['headline']!r}")
     right = len(wanted) - len(misses)
     assert wanted, "expected.yaml lists no articles"
+    print(f"fresh headline site: {right}/{len(wanted)} stored headlines exact; misses: {misses}")
     assert right / len(wanted) >= THRESHOLD, (f"{right}/{len(wanted)} headlines exact "
                                               f"({right / len(wanted):.1%} < {THRESHOLD:.0%}):\n" + "\n".join(misses))
 
