@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import SMTP
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from jinja2 import Environment, FileSystemLoader
 from sqlalchemy.engine import make_url
 
 from pipelines import tone, weeks
+from pipelines.mailer import MAIL_POLICY
 from pipelines.settings import PACKAGE_DIR, Settings
 from pipelines.subscribers import load_profiles
 from pipelines.taxonomy import load as load_taxonomy
@@ -313,7 +313,7 @@ def render(settings: Settings, data: WeekData, subscriber: dict[str, Any]) -> Di
     }
     html = _templates().get_template("digest.html.j2").render(ctx)
     text = _templates().get_template("digest.txt.j2").render(ctx)
-    msg = EmailMessage(policy=SMTP)
+    msg = EmailMessage(policy=MAIL_POLICY)
     msg["Subject"] = subject
     msg["From"] = settings.mail_from
     msg["To"] = Address(display_name=clean(subscriber.get("name") or "", 100), addr_spec=subscriber["email"])
