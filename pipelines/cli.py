@@ -364,15 +364,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     from storage.db import StorageError
+    from storage.redact import install_log_redaction, redact
+
+    install_log_redaction()
 
     try:
         return int(args.func(args))
     except (UserError, StorageError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {redact(str(exc))}", file=sys.stderr)
         return 1
     except SQLAlchemyError as exc:  # disk full, database gone, lock timeout: one line, no traceback
-        print(f"{PROG}: database error: {str(exc.orig if hasattr(exc, 'orig') else exc).splitlines()[0]}",
-              file=sys.stderr)
+        first = (str(exc.orig if hasattr(exc, 'orig') else exc).splitlines() or [""])[0]
+        print(f"{PROG}: database error: {redact(first)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)

@@ -17,6 +17,7 @@ import yaml
 from pipelines.errors import UserError
 from pipelines.settings import Settings
 from storage import sources as store
+from storage.redact import redact
 from storage.db import get_engine, read, write
 
 KINDS = ("rss", "sitemap", "site", "ocds")
@@ -76,8 +77,10 @@ def validate(raw: Any, label: str) -> dict[str, Any]:
     if not isinstance(url, str) or not url.strip():
         raise Invalid(label, "url", "required")
     parts = urlsplit(url.strip())
+    if "@" in parts.netloc:
+        raise Invalid(label, "url", "a source URL never carries credentials (user:password@); remove them")
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise Invalid(label, "url", f"only http:// and https:// URLs are collected, got {url[:80]!r}")
+        raise Invalid(label, "url", f"only http:// and https:// URLs are collected, got {redact(url[:80])!r}")
     if len(url) > 2083:
         raise Invalid(label, "url", "longer than 2083 characters")
     schedule = raw.get("schedule", "@hourly")
@@ -197,7 +200,7 @@ def listing(settings: Settings) -> list[dict[str, Any]]:
         # The same verdict as the daily health report: failing, silent, or volume far below normal.
         alarm = classify(r, h, fetches.get(r["name"], []), now) if r["status"] == "active" else None
         out.append({
-            "name": r["name"], "kind": r["kind"], "url": r["url"], "schedule": r["schedule"],
+            "name": r["name"], "kind": r["kind"], "url": redact(r["url"]), "schedule": r["schedule"],
             "status": r["status"], "tags": r["tags"],
             "last_success": h.get("last_success"), "last_error": h.get("last_error"),
             "last_error_message": h.get("last_error_message") if h.get("last_error") else None,
