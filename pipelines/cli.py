@@ -23,7 +23,38 @@ def _settings(args: argparse.Namespace) -> Any:
     from pipelines.settings import Settings
 
     overrides = {"db": args.db} if getattr(args, "db", None) else {}
+    if overrides:
+        _check_db_dir(args.db)
     return Settings(**overrides)
+
+
+def _check_db_dir(url: str) -> None:
+    """An explicit --db names an existing place: a mistyped directory must not become an empty registry."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise UserError(f"--db {url!r} is not a database URL (e.g. sqlite:///data/scrutineer.sqlite)") from None
+    if not parsed.drivername.startswith("sqlite") or not parsed.database or parsed.database == ":memory:":
+        return
+    parent = Path(parsed.database).parent
+    if not parent.is_dir():
+        raise UserError(f"--db: directory {str(parent)!r} does not exist (create it first)")
+
+
+def version() -> str:
+    """The installed distribution's version; a source checkout without install reads pyproject.toml."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("scrutineer")
+    except metadata.PackageNotFoundError:
+        import tomllib
+
+        pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+        return str(tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"])
 
 
 def _when(value: Any) -> str:
@@ -265,6 +296,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Version(argparse.Action):
+    """--version, looked up only when asked (package metadata costs start-up time otherwise)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        print(f"{PROG} {version()}")
+        parser.exit()
+
+
 # -- parser --------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
@@ -272,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="SQLAlchemy database URL (default: $SCRUTINEER_DB, else sqlite:///data/scrutineer.sqlite)")
     parser = argparse.ArgumentParser(prog=PROG, parents=[common],
                                      description="Scrutineer: monitor news coverage of police use of AI.")
+    parser.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(parent: Any, name: str, func: Any, help_text: str) -> argparse.ArgumentParser:

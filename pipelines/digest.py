@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, FileSystemLoader
 from sqlalchemy.engine import make_url
 
-from pipelines import tone, weeks
+from pipelines import safefiles, tone, weeks
 from pipelines.mailer import MAIL_POLICY
 from pipelines.settings import PACKAGE_DIR, Settings
 from pipelines.subscribers import load_profiles
@@ -331,17 +331,14 @@ def render(settings: Settings, data: WeekData, subscriber: dict[str, Any]) -> Di
 
 
 def file_stem(email: str, week: str) -> str:
-    return f"{week}--" + re.sub(r"[^A-Za-z0-9._-]", "_", email)[:80]
+    return safefiles.file_stem(email, week)
 
 
-def write_files(digest: Digest, out: Path) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
+def write_files(digest: Digest, out: Path, follow: bool = True, label: str = "--out") -> list[Path]:
     stem = file_stem(digest.email, digest.week)
-    paths = [out / f"{stem}.html", out / f"{stem}.txt", out / f"{stem}.eml"]
-    paths[0].write_text(digest.html, encoding="utf-8")
-    paths[1].write_text(digest.text, encoding="utf-8")
-    paths[2].write_bytes(digest.message.as_bytes())
-    return paths
+    return safefiles.write_files(out, {f"{stem}.html": digest.html.encode("utf-8"),
+                                       f"{stem}.txt": digest.text.encode("utf-8"),
+                                       f"{stem}.eml": digest.message.as_bytes()}, follow=follow, label=label)
 
 
 @dataclass
@@ -410,16 +407,16 @@ def archive(settings: Settings, report: DigestReport) -> Path:
     """Keep every digest built, by week, with an index page linking them (newest first)."""
     root = archive_dir(settings)
     for d in report.digests:
-        write_files(d, root / report.week)
-    weeks_built = sorted((p for p in root.iterdir() if p.is_dir()), reverse=True)
+        write_files(d, root / report.week, follow=False, label="the archive's")
+    weeks_built = sorted((p for p in root.iterdir() if p.is_dir() and not p.is_symlink()), reverse=True)
     items = []
     for folder in weeks_built:
         links = " ".join(f'<a href="{html.escape(folder.name)}/{html.escape(f.name)}">{html.escape(f.stem)}</a>'
                          for f in sorted(folder.glob("*.html")))
         items.append(f"<li><strong>{html.escape(folder.name)}</strong> {links}</li>")
-    (root / "index.html").write_text(
+    safefiles.write_files(root, {"index.html": (
         "<!DOCTYPE html><meta charset=utf-8><title>Scrutineer digest archive</title>"
-        f"<h1>Scrutineer digest archive</h1><ul>{''.join(items)}</ul>\n", encoding="utf-8")
+        f"<h1>Scrutineer digest archive</h1><ul>{''.join(items)}</ul>\n").encode("utf-8")}, label="the archive")
     return root
 
 

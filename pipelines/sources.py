@@ -126,12 +126,26 @@ def load_file(path: Path) -> list[Any]:
         size = path.stat().st_size
     except OSError as exc:
         raise UserError(f"cannot read {path}: {exc.strerror}") from exc
+    if path.is_dir():
+        raise UserError(f"cannot read {path}: it is a directory (give the YAML file inside it)")
     if size > MAX_FILE_BYTES:
         raise UserError(f"{path}: {size} bytes is larger than the {MAX_FILE_BYTES // 1024 // 1024} MiB limit")
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_NoAliasLoader)  # noqa: S506 - safe subclass
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
+    try:
+        data = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - safe subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise UserError(f"{path}: not valid YAML: {where}{exc.problem or exc.context or 'syntax error'}") from exc
+    except yaml.YAMLError as exc:
         raise UserError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from exc
+    except RecursionError:
+        raise UserError(f"{path}: not valid YAML: nested too deeply") from None
     if not isinstance(data, dict) or not isinstance(data.get("sources"), list):
         raise UserError(f"{path}: expected a mapping with a 'sources' list")
     return data["sources"]
