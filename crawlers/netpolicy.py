@@ -106,3 +106,17 @@ def check_url_scheme(url: str) -> None:
     scheme = urlsplit(url).scheme.lower()
     if scheme not in ALLOWED_SCHEMES:
         raise NonPublicAddress(f"scheme {scheme or '(none)'!r} refused: only http and https are fetched")
+
+
+def may_link(url: str, allow: str) -> bool:
+    """Whether readers may be shown `url` as a link: not when its host is an address (or a loopback
+    name) the crawl itself would refuse under `allow` (REDTEAM R11: a feed entry linking readers to
+    `https://[::1]:18003/x` or an intranet IP). Host names are not resolved here (no DNS)."""
+    try:
+        parts = urlsplit(url)
+        literal = literal_address(parts.hostname or "")
+        if literal is not None:
+            check_address(literal, allow)
+    except (NonPublicAddress, ValueError):
+        return False
+    return True

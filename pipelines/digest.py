@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, FileSystemLoader
 from sqlalchemy.engine import make_url
 
+from crawlers.netpolicy import may_link
 from pipelines import safefiles, tone, weeks
 from pipelines.mailer import MAIL_POLICY
 from pipelines.settings import PACKAGE_DIR, Settings
@@ -48,7 +49,9 @@ def safe_link(url: str | None) -> str | None:
     if not url:
         return None
     parts = urlsplit(url)
-    return url if parts.scheme in ("http", "https") and parts.hostname else None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return url if may_link(url, os.environ.get("SCRUTINEER_ALLOW_PRIVATE_NETWORKS", "")) else None
 
 
 def article_link(row: dict[str, Any]) -> str | None:
