@@ -95,12 +95,12 @@ def cmd_sources_list(args: argparse.Namespace) -> int:
                              ensure_ascii=False))
         return 0
     header = (f"{'name':<28} {'kind':<8} {'status':<7} {'last success':<17} {'last error':<17} {'7d':>5}  "
-              f"{'alarm':<10} message")
+              f"{'state':<13} message")
     print(header)
     for r in rows:
-        message = r["alarm_message"] or r["last_error_message"] or r["last_warning_message"] or ""
+        message = r["message"] or ""
         print(f"{r['name']:<28} {r['kind']:<8} {r['status']:<7} {_when(r['last_success']):<17} "
-              f"{_when(r['last_error']):<17} {r['items_7d']:>5}  {(r['alarm'] or '-'):<10} {message[:120]}")
+              f"{_when(r['last_error']):<17} {r['items_7d']:>5}  {r['state']:<13} {message[:120]}")
     return 0
 
 

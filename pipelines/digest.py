@@ -26,6 +26,8 @@ from sqlalchemy.engine import make_url
 
 from crawlers.netpolicy import may_link
 from pipelines import safefiles, tone, weeks
+from pipelines.health_report import NORMAL_DAYS
+from pipelines.health_report import state as source_state
 from pipelines.mailer import MAIL_POLICY
 from pipelines.settings import PACKAGE_DIR, Settings
 from pipelines.subscribers import load_profiles
@@ -131,21 +133,27 @@ def _stories(rows: list[dict[str, Any]], tags: dict[str, list[dict[str, Any]]], 
 
 
 def _coverage(rows: list[dict[str, Any]], fetches: list[dict[str, Any]],
-              registry: list[dict[str, Any]]) -> dict[str, Any]:
-    """Which sources failed (last fetch an error) or went silent (nothing published this week that
-    we saw), and which items could only be read from their feed summary."""
+              registry: list[dict[str, Any]], states: dict[str, tuple[str, str]] | None = None) -> dict[str, Any]:
+    """Which sources failed (their last fetch of the week an error, or failing now by the one
+    definition `sources list` and the health report use) or went silent (nothing published this
+    week that we saw; "never fetched" said as such), and which items only had a feed summary."""
     last = {f["source"]: f for f in fetches}
     seen = {r["source"] for r in rows}
+    states = states or {}
     failing, silent = [], []
     for src in registry:
         if src["status"] != "active":
             continue
         f = last.get(src["name"])
+        kind, why = states.get(src["name"], ("", ""))
         if f is not None and f["status"] == "error":
             failing.append({"name": src["name"], "why": clean(f["message"] or "error", 160)})
+        elif kind == "failing" and src["name"] not in seen:
+            failing.append({"name": src["name"], "why": clean(why, 160)})
         elif src["name"] not in seen:
-            silent.append({"name": src["name"], "why": "no items published this week"
-                           if f is not None else "not collected since the week began"})
+            silent.append({"name": src["name"], "why": "never fetched" if kind == "never_fetched"
+                           else "no items published this week" if f is not None
+                           else "not collected since the week began"})
     summary_only = [{"title": clean(r["title"], 160), "source": clean(r["source"], 80), "link": article_link(r)}
                     for r in rows if r["relevant"] and r["extraction"] == "feed-summary" and not r["duplicate_of"]]
     return {"failing": failing, "silent": silent, "summary_only": summary_only}
@@ -180,23 +188,26 @@ def gather(settings: Settings, week: str) -> WeekData:
         registry = source_store.list_sources(conn)
         # Fetches up to a week after the week ends still saw its articles (late collection, backfill).
         fetches = source_store.fetches_between(conn, start, end + timedelta(days=7))
+        now = datetime.now(timezone.utc)
+        recent = source_store.fetches_between(conn, now - timedelta(days=NORMAL_DAYS + 1), now)
         trend_weeks, trend = _trend(conn, week, sorted(tax.tags))
         events = store.events_between(conn, start, end + timedelta(days=7))
         notices = notice_store.notices_between(conn, start, end)
     figures = _figures(rows)
     figures.update({f"prev_{k}": v for k, v in _figures(prev).items()})
-    states = []
+    by_source: dict[str, list[dict[str, Any]]] = {}
+    for f in recent:
+        by_source.setdefault(f["source"], []).append(f)
+    states, now_states = [], {}
     for src in registry:
         h = health.get(src["name"], {})
-        state = "ok"
-        if h.get("last_error") and (not h.get("last_success") or h["last_error"] > h["last_success"]):
-            state = "failing: " + clean(h.get("last_error_message") or "error", 120)
-        elif src["status"] != "active":
-            state = src["status"]
-        states.append({"name": src["name"], "state": state, "items_7d": h.get("items_7d", 0)})
+        kind, why = source_state(src, h, by_source.get(src["name"], []), now)  # as `sources list` says
+        now_states[src["name"]] = (kind, why)
+        states.append({"name": src["name"], "state": f"{kind}: {clean(why, 120)}" if why else kind,
+                       "items_7d": h.get("items_7d", 0)})
     return WeekData(week=week, stories=_stories(rows, tags, tax, start, known, threads), figures=figures,
                     health=states,
-                    coverage=_coverage(rows, fetches, registry), trend=trend, trend_weeks=trend_weeks,
+                    coverage=_coverage(rows, fetches, registry, now_states), trend=trend, trend_weeks=trend_weeks,
                     events=[{"kind": e["kind"], "title": clean(e["title"], 200), "source": clean(e["source"], 80),
                              "link": article_link(e), "when": e["detected_at"].astimezone(weeks.LONDON)
                              .strftime("%a %d %b")} for e in events],

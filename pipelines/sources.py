@@ -198,7 +198,7 @@ def get(settings: Settings, name: str) -> dict[str, Any]:
 
 def listing(settings: Settings) -> list[dict[str, Any]]:
     """Registry rows joined with health, as `sources list` shows them."""
-    from pipelines.health_report import NORMAL_DAYS, classify
+    from pipelines.health_report import NORMAL_DAYS, state
 
     now = datetime.now(timezone.utc)
     with read(get_engine(settings.db)) as conn:
@@ -211,14 +211,19 @@ def listing(settings: Settings) -> list[dict[str, Any]]:
     out = []
     for r in rows:
         h = health.get(r["name"], {})
-        # The same verdict as the daily health report: failing, silent, or volume far below normal.
-        alarm = classify(r, h, fetches.get(r["name"], []), now) if r["status"] == "active" else None
+        # The same verdict as the daily health report and the digest (health_report.state).
+        kind, why = state(r, h, fetches.get(r["name"], []), now)
+        alarm = (kind, why) if kind in ("failing", "silent", "low_volume") else None
+        ok = h.get("last_success")
+        # An error or warning later overtaken by a success is history, not the source's message.
+        current_error = h.get("last_error") and (not ok or h["last_error"] > ok or (r.get("failures") or 0) > 0)
+        current_warning = h.get("last_warning") and (not ok or h["last_warning"] >= ok)
         out.append({
             "name": r["name"], "kind": r["kind"], "url": redact(r["url"]), "schedule": r["schedule"],
-            "status": r["status"], "tags": r["tags"],
+            "status": r["status"], "tags": r["tags"], "state": kind, "message": why or None,
             "last_success": h.get("last_success"), "last_error": h.get("last_error"),
-            "last_error_message": h.get("last_error_message") if h.get("last_error") else None,
-            "last_warning_message": h.get("last_warning_message"),
+            "last_error_message": h.get("last_error_message") if current_error else None,
+            "last_warning_message": h.get("last_warning_message") if current_warning else None,
             "items_7d": h.get("items_7d", 0),
             "alarm": alarm[0] if alarm else None, "alarm_message": alarm[1] if alarm else None,
             "next_poll_at": r.get("next_poll_at"),
