@@ -105,15 +105,16 @@ def cmd_sources_list(args: argparse.Namespace) -> int:
 
 
 def cmd_sources_test(args: argparse.Namespace) -> int:
-    from pipelines import collect, sources
+    from pipelines import source_test
 
-    settings = _settings(args)
-    src = sources.get(settings, args.name)
-    if src["kind"] not in collect.SUPPORTED:
-        raise UserError(f"source kind {src['kind']!r} is not collected by this version")
-    code, err = collect.run_crawl(settings, src, dry_run=True)
-    if code != 0:
-        raise UserError(f"dry run failed: {err.strip().splitlines()[-1] if err.strip() else code}")
+    report = source_test.run(_settings(args), args.name, args.kind)
+    if args.json:
+        print(json.dumps(report.as_json(), ensure_ascii=False))
+    else:
+        print(source_test.render(report), end="")
+    if report.status == "error":
+        print(f"{PROG}: error: {report.source} cannot be fetched: {report.message or 'no message'}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -331,8 +332,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tag", action="append", help="a label of the source itself (repeatable)")
     p = add(srcs, "list", cmd_sources_list, "the registry with health: last success, last error, items in 7 days")
     p.add_argument("--format", choices=["table", "json"], default="table")
-    p = add(srcs, "test", cmd_sources_test, "dry run: fetch once and print what would be stored, store nothing")
-    p.add_argument("name")
+    p = add(srcs, "test", cmd_sources_test, "fetch once and show what would be stored and why; store nothing")
+    p.add_argument("name", metavar="NAME|URL", help="a registered source, or an http(s) URL to try")
+    p.add_argument("--kind", choices=["rss", "sitemap", "site", "ocds"],
+                   help="the kind of an unregistered URL (default rss)")
+    p.add_argument("--json", action="store_true", help="one JSON object: the pass and every item's verdict")
     for verb, status, text in (("pause", "paused", "stop collecting a source"),
                                ("resume", "active", "collect a paused source again"),
                                ("remove", "removed", "remove a source (its articles are kept)")):
