@@ -6,6 +6,7 @@ that usually brings 40 items a day and brought 2 is news; a blog that brings 1 a
 """
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -112,6 +113,30 @@ def state(source: dict[str, Any], health: dict[str, Any], fetches: list[dict[str
     if last_warning and (not last_ok or last_warning >= last_ok):
         return "warning", " ".join(str(health.get("last_warning_message") or "").split())[:300]
     return "ok", ""
+
+
+#: What kind of failure a fetch-log message reports, first match wins (the crawler's messages
+#: are written by crawlers/spiders/base.py describe_exception and the spiders' own fail/warn lines).
+_REASONS = (
+    ("network policy", re.compile(r"non-public address|scheme '[^']*' refused|bad URL", re.I)),
+    ("dns", re.compile(r"DNS lookup failed|resolves to a", re.I)),
+    ("tls", re.compile(r"TLS handshake|certificate", re.I)),
+    ("timeout", re.compile(r"timed out|no answer within|crawl timed out", re.I)),
+    ("too large", re.compile(r"too large|DOWNLOAD_MAXSIZE|byte limit", re.I)),
+    ("robots", re.compile(r"robots\.txt", re.I)),
+    ("http status", re.compile(r"\bHTTP [1-5]\d\d\b")),
+    ("connection", re.compile(r"connection (refused|lost)|truncated response|broken response", re.I)),
+    ("parse", re.compile(r"not a feed|not a sitemap|not JSON|not an OCDS|not well-formed|malformed|nested", re.I)),
+    ("crawl process", re.compile(r"crawl process|killed by signal", re.I)),
+)
+
+
+def reason(message: str | None) -> str | None:
+    """The failure's kind (dns, tls, http status, robots, network policy, parse, too large,
+    timeout, connection, crawl process), or "other"; None without a message."""
+    if not message:
+        return None
+    return next((kind for kind, pattern in _REASONS if pattern.search(message)), "other")
 
 
 def build(settings: Settings, now: datetime | None = None) -> Report:

@@ -198,7 +198,7 @@ def get(settings: Settings, name: str) -> dict[str, Any]:
 
 def listing(settings: Settings) -> list[dict[str, Any]]:
     """Registry rows joined with health, as `sources list` shows them."""
-    from pipelines.health_report import NORMAL_DAYS, state
+    from pipelines.health_report import NORMAL_DAYS, reason, state
 
     now = datetime.now(timezone.utc)
     with read(get_engine(settings.db)) as conn:
@@ -221,6 +221,7 @@ def listing(settings: Settings) -> list[dict[str, Any]]:
         out.append({
             "name": r["name"], "kind": r["kind"], "url": redact(r["url"]), "schedule": r["schedule"],
             "status": r["status"], "tags": r["tags"], "state": kind, "message": why or None,
+            "reason": reason(h.get("last_error_message")) if kind == "failing" else None,
             "last_success": h.get("last_success"), "last_error": h.get("last_error"),
             "last_error_message": h.get("last_error_message") if current_error else None,
             "last_warning_message": h.get("last_warning_message") if current_warning else None,

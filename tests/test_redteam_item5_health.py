@@ -37,7 +37,7 @@ def test_dns_failure_is_reported_as_dns_not_robots(tmp_path: Path, sqlite_url: s
         assert rows[name]["state"] == "failing", rows[name]
         assert message.startswith("DNS lookup failed") and "gone.test" in message, message
         assert "disallowed by robots.txt" not in message, message
-        assert "DNS lookup failed" in (rows[name]["message"] or "")
+        assert "DNS lookup failed" in (rows[name]["message"] or "") and rows[name]["reason"] == "dns"
 
 
 class _Flaky:
@@ -62,12 +62,13 @@ def test_an_error_is_cleared_by_the_next_success(tmp_path: Path, sqlite_url: str
         collect(sqlite_url, "mended")
         failing = _listing(sqlite_url)["mended"]
         assert failing["state"] == "failing" and "HTTP 500" in (failing["last_error_message"] or "")
+        assert failing["reason"] == "http status"
         table = cli(sqlite_url, "sources", "list").stdout
         assert "failing" in table and "HTTP 500" in table
         flaky.broken = False
         collect(sqlite_url, "mended")
     fixed = _listing(sqlite_url)["mended"]
-    assert fixed["state"] == "ok" and fixed["message"] is None, fixed
+    assert fixed["state"] == "ok" and fixed["message"] is None and fixed["reason"] is None, fixed
     assert fixed["last_error_message"] is None and fixed["last_error"] is not None  # history kept, not shown
     table = cli(sqlite_url, "sources", "list").stdout.splitlines()
     assert "HTTP 500" not in table[1] and " ok " in table[1], table
@@ -89,3 +90,17 @@ def test_never_fetched_is_its_own_state_everywhere(tmp_path: Path, sqlite_url: s
     data = digest.gather(settings, "2026-W47")
     assert data.health == [{"name": "brand-new", "state": f"never_fetched: {row['message']}", "items_7d": 0}]
     assert data.coverage["silent"] == [{"name": "brand-new", "why": "never fetched"}]
+
+
+@pytest.mark.parametrize("message, kind", [
+    ("DNS lookup failed: address 'x.test' not found", "dns"),
+    ("non-public address 10.0.0.1 refused (set SCRUTINEER_ALLOW_PRIVATE_NETWORKS to allow)", "network policy"),
+    ("TLS handshake failed: certificate verify failed", "tls"),
+    ("HTTP 503 from https://x.example/feed", "http status"),
+    ("robots.txt answered HTTP 500: every page disallowed for this pass (RFC 9309)", "robots"),
+    ("not a feed: no items and no channel", "parse"),
+    ("response too large: body passed the 10485760 byte limit; download aborted", "too large"),
+    ("timed out: Getting https://x.example/ took longer than 30.0 seconds.", "timeout"),
+])
+def test_failure_reason_kinds(message: str, kind: str) -> None:
+    assert health_report.reason(message) == kind
