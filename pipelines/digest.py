@@ -430,7 +430,7 @@ def archive(settings: Settings, report: DigestReport) -> Path:
         items.append(f"<li><strong>{html.escape(folder.name)}</strong> {links}</li>")
     safefiles.write_files(root, {"index.html": (
         "<!DOCTYPE html><meta charset=utf-8><title>Scrutineer digest archive</title>"
-        f"<h1>Scrutineer digest archive</h1><ul>{''.join(items)}</ul>\n").encode("utf-8")}, label="the archive")
+        f"<h1>Scrutineer digest archive</h1><ul>{''.join(items)}</ul>\n").encode()}, label="the archive")
     return root
 
 

@@ -69,7 +69,8 @@ def parse_smtp_url(url: str) -> SmtpConfig:
     try:
         port = parts.port
     except ValueError:
-        raise ConfigError(f"SCRUTINEER_SMTP_URL has an invalid port (must be a number 1-65535): {parts.netloc.rpartition(':')[2]!r}") from None
+        bad = parts.netloc.rpartition(":")[2]
+        raise ConfigError(f"SCRUTINEER_SMTP_URL has an invalid port (must be a number 1-65535): {bad!r}") from None
     query = parse_qs(parts.query)
     starttls = query.get("starttls", ["0"])[0] in ("1", "true", "yes")
     tls = "implicit" if parts.scheme == "smtps" else ("starttls" if starttls else "none")

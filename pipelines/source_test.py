@@ -94,7 +94,8 @@ def run(settings: Settings, name_or_url: str, kind: str | None = None) -> TestRe
         dispose_all()  # close the scratch database before its directory goes
     if entry is None:
         last = [line for line in (err or "").strip().splitlines() if line.strip()]
-        raise UserError(f"{src['name']}: the test crawl failed (exit {code}): {redact(last[-1]) if last else 'no output'}")
+        why = redact(last[-1]) if last else "no output"
+        raise UserError(f"{src['name']}: the test crawl failed (exit {code}): {why}")
     report = TestReport(src["name"], src["kind"], src["url"], entry["status"], redact(entry["message"]))
     report.items = _judge(settings, rows)
     return report
@@ -169,7 +170,8 @@ def render(report: TestReport) -> str:
         for v in report.items:
             date = (v.published_at or "")[:10] or "-"
             tags = ",".join(v.tags) or "-"
-            lines.append(f"{date:<10}  {v.relevance:>4.2f}  {v.why[:44]:<44}  {tags[:40]:<40}  {' '.join(v.title.split())[:90]}")
+            headline = " ".join(v.title.split())[:90]
+            lines.append(f"{date:<10}  {v.relevance:>4.2f}  {v.why[:44]:<44}  {tags[:40]:<40}  {headline}")
     found, new = len(report.items), report.new
     on_topic = sum(v.would_store and v.relevant for v in report.items)
     if not found:

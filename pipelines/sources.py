@@ -17,8 +17,8 @@ import yaml
 from pipelines.errors import UserError
 from pipelines.settings import Settings
 from storage import sources as store
-from storage.redact import redact
 from storage.db import get_engine, read, write
+from storage.redact import redact
 
 KINDS = ("rss", "sitemap", "site", "ocds")
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from faultserver import FaultServer, cli, collect, import_sources, respond, rss
+
 from pipelines import digest, health_report, sources
 from pipelines.settings import Settings
 

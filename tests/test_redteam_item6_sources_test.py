@@ -12,8 +12,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-
 from faultserver import FaultServer, respond
+
 from pipelines import collect, sources
 from pipelines.settings import Settings
 from storage import articles as store

@@ -25,7 +25,7 @@ VENV = Path(sys.executable).parent.parent
 DAG_IDS = {"scrutineer_collect", "scrutineer_digest", "scrutineer_health", "scrutineer_process", "scrutineer_recheck"}
 
 pytestmark = pytest.mark.skipif(os.environ.get("SCRUTINEER_NIGHTLY") != "1",
-                                reason="starts a whole Airflow (about a minute or more): nightly; set SCRUTINEER_NIGHTLY=1")
+                                reason="starts a whole Airflow (a minute or more): nightly; set SCRUTINEER_NIGHTLY=1")
 
 
 def _call(base: str, method: str, path: str, body: dict[str, Any] | None = None, token: str | None = None) -> Any:

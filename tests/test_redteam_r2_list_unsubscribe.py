@@ -11,8 +11,8 @@ import pytest
 
 from pipelines import subscribers
 from pipelines.cli import main
-from pipelines.mailer import parse_smtp_url
 from pipelines.errors import ConfigError
+from pipelines.mailer import parse_smtp_url
 from pipelines.settings import Settings
 from pipelines.smtp_sink import SmtpSink
 

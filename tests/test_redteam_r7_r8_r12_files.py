@@ -88,7 +88,8 @@ def test_item7_out_at_a_file_or_under_one(tmp_path: Path, capsys: pytest.Capture
     target = tmp_path / "report.html"
     target.write_text("mine")
     assert main(["digest", "--week", WEEK, "--out", str(target), "--db", db]) == 1
-    assert capsys.readouterr().err == f"scrutineer: error: cannot write in --out {target}: it is a file, not a directory\n"
+    expected = f"scrutineer: error: cannot write in --out {target}: it is a file, not a directory\n"
+    assert capsys.readouterr().err == expected
     assert main(["digest", "--week", WEEK, "--out", str(target / "sub"), "--db", db]) == 1
     assert capsys.readouterr().err == f"scrutineer: error: cannot write in --out {target / 'sub'}: Not a directory\n"
     assert target.read_text() == "mine"
