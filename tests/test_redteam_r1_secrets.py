@@ -141,3 +141,26 @@ def test_r1_planted_password_never_shown(tmp_path: Path, feed_port: int, monkeyp
 ])
 def test_r1_redact(text: str, expected: str) -> None:
     assert redact(text) == expected
+
+
+def test_r1_log_records_are_redacted() -> None:
+    import io
+    import logging
+
+    from storage.redact import install_log_redaction
+
+    install_log_redaction()
+    install_log_redaction()  # idempotent: one wrapper
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    log = logging.getLogger("scrutineer.test.redact")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        log.info("fetching %s", f"https://editor:{PASSWORD}@feeds.newsdesk.example/rss?token={TOKEN}")
+        log.warning(f"robots.txt unreachable on editor:{PASSWORD}@feeds.newsdesk.example")
+    finally:
+        log.removeHandler(handler)
+    out = stream.getvalue()
+    assert PASSWORD not in out and TOKEN not in out
+    assert "https://***@feeds.newsdesk.example/rss?token=***" in out
