@@ -38,11 +38,6 @@ def redact(text: str | None) -> str | None:
     return text
 
 
-def has_credentials(url: str) -> bool:
-    """True when `url` carries userinfo (`user@`, `user:password@`) or a secret-looking parameter."""
-    return redact(url) != url
-
-
 def install_log_redaction() -> None:
     """Every log record created from now on in this process is redacted, whichever logger or
     handler it goes through (a handler filter would miss handlers added later, e.g. Scrapy's)."""
