@@ -25,6 +25,7 @@ ADHOC_NAME = "sources-test"
 @dataclass
 class Verdict:
     url: str
+    canonical_url: str
     title: str
     published_at: str | None
     tags: list[str]
@@ -69,7 +70,7 @@ def target(settings: Settings, name_or_url: str, kind: str | None) -> dict[str, 
         if (row["name"] == name_or_url) if not is_url else (row["url"] == name_or_url.strip()):
             return row
     if not is_url:
-        raise UserError(f"no source named {name_or_url!r} (give a registered name or an http(s) URL)")
+        raise UserError(f"no source named {name_or_url!r}")
     try:
         return sources.validate({"name": ADHOC_NAME, "kind": kind or "rss", "url": name_or_url}, "URL")
     except sources.Invalid as exc:
@@ -154,7 +155,8 @@ def _judge(settings: Settings, rows: list[dict[str, Any]]) -> list[Verdict]:
         else:
             why = "new, on topic" + (" (feed summary only)" if row["extraction"] == "feed-summary" else "")
         published = row["published_at"]
-        out.append(Verdict(url=redact(row["url"]), title=row["title"], tags=sorted(tags),
+        out.append(Verdict(url=redact(row["url"]), canonical_url=redact(row["canonical_url"]),
+                           title=row["title"], tags=sorted(tags),
                            published_at=published.isoformat() if published else None,
                            relevance=rel.score, relevant=rel.relevant, relevance_reason=rel.reason,
                            extraction=row["extraction"], stored=stored, would_store=not stored, why=why))

@@ -106,7 +106,7 @@ def test_refused_by_network_policy_is_one_line_and_exit_1(desk: FaultServer, sql
 
 
 @pytest.mark.parametrize("arg, message", [
-    ("no-such-source", "no source named 'no-such-source' (give a registered name or an http(s) URL)"),
+    ("no-such-source", "no source named 'no-such-source'"),
     ("https://ed:Pw-2291@feeds.newsdesk.example/rss",
      "https://***@feeds.newsdesk.example/rss: a source URL never carries credentials (user:password@); remove them"),
     ("ftp://feeds.newsdesk.example/rss",
