@@ -36,6 +36,8 @@ class Verdict:
     stored: bool  # already in the real database
     would_store: bool
     why: str  # why it would be skipped, or what it would be
+    ocid: str | None = None  # procurement notices (ocds sources) only
+    matched: list[str] | None = None  # the procurement rules that kept the notice
 
 
 @dataclass
@@ -89,7 +91,7 @@ def run(settings: Settings, name_or_url: str, kind: str | None = None) -> TestRe
                                               "archive_dir": Path(tmp) / "archive"})
         _register(scratch, src)
         code, err = _crawl(scratch, src)
-        entry, rows = _results(scratch, src["name"])
+        entry, rows, notices = _results(scratch, src["name"])
         from storage.db import dispose_all
 
         dispose_all()  # close the scratch database before its directory goes
@@ -98,7 +100,7 @@ def run(settings: Settings, name_or_url: str, kind: str | None = None) -> TestRe
         why = redact(last[-1]) if last else "no output"
         raise UserError(f"{src['name']}: the test crawl failed (exit {code}): {why}")
     report = TestReport(src["name"], src["kind"], src["url"], entry["status"], redact(entry["message"]))
-    report.items = _judge(settings, rows)
+    report.items = _judge(settings, rows) + _judge_notices(settings, notices)
     return report
 
 
@@ -123,15 +125,38 @@ def _crawl(scratch: Settings, src: dict[str, Any]) -> tuple[int | None, str]:
     return proc.returncode, proc.stderr.decode("utf-8", "replace")[-2000:]
 
 
-def _results(scratch: Settings, name: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+def _results(scratch: Settings, name: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]],
+                                                     list[dict[str, Any]]]:
     from storage import articles as store
+    from storage import notices as notice_store
     from storage import sources as source_store
     from storage.db import get_engine, read
 
     with read(get_engine(scratch.db)) as conn:
         history = source_store.fetch_history(conn, name, limit=1)
         rows = list(store.all_articles(conn))
-    return (history[0] if history else None), rows
+        notices = notice_store.list_notices(conn, source=name)
+    return (history[0] if history else None), rows, notices
+
+
+def _judge_notices(settings: Settings, notices: list[dict[str, Any]]) -> list[Verdict]:
+    """Procurement notices (ocds sources): kept by the procurement rules, so each is on topic."""
+    from storage import notices as notice_store
+    from storage.db import get_engine, read
+
+    with read(get_engine(settings.db)) as conn:
+        known = notice_store.known_ids(conn, [n["id"] for n in notices])
+    out = []
+    for n in notices:
+        matched = [str(m) for m in (n["matched"] or [])]
+        stored = n["id"] in known
+        out.append(Verdict(url=redact(n["url"] or ""), canonical_url=n["ocid"], title=n["title"],
+                           published_at=n["published_at"].isoformat(), tags=matched, relevance=1.0,
+                           relevant=True, relevance_reason="matched: " + ("; ".join(matched) or "-"),
+                           extraction="ocds-notice", stored=stored, would_store=not stored,
+                           why="already stored" if stored else f"new {n['stage']} notice",
+                           ocid=n["ocid"], matched=matched))
+    return out
 
 
 def _judge(settings: Settings, rows: list[dict[str, Any]]) -> list[Verdict]:
