@@ -55,6 +55,12 @@ bench-extraction: $(STAMP)
 	test ! -f $(EXTRACTION_BENCH)/trafilatura-eval/evaldata.py || \
 	  $(BIN)/python -m bench.extraction_eval $(EXTRACTION_BENCH)/trafilatura-eval
 
+# `airflow standalone` starts its scheduler, dag-processor and api-server as `airflow …` from PATH:
+# the venv's bin goes first, or on a fresh clone each dies with FileNotFoundError: 'airflow'.
+# Sign in as `admin` with the password standalone prints and keeps in
+# $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated; the DAGs start paused (unpause them in
+# the UI or with `airflow dags unpause scrutineer_collect` and so on).
+airflow: export PATH := $(abspath $(BIN)):$(PATH)
 airflow: $(STAMP)
 	mkdir -p $(AIRFLOW_HOME)
 	$(BIN)/airflow db migrate

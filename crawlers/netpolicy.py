@@ -13,6 +13,16 @@ from urllib.parse import urlsplit
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+#: IPv4-compatible (::a.b.c.d, deprecated by RFC 4291) and IPv4-translated (::ffff:0:a.b.c.d, RFC 2765)
+#: forms carry an IPv4 address too; Python's is_global does not look inside them.
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+_IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")
+#: Never public whatever they embed: local-use NAT64 (RFC 8215) and the deprecated site-local range
+#: (RFC 3879), both of which Python still reports as global.
+_NEVER_PUBLIC = (ipaddress.ip_network("64:ff9b:1::/48"), ipaddress.ip_network("fec0::/10"),
+                 _IPV4_COMPATIBLE, _IPV4_TRANSLATED)
+#: RFC 6761: "localhost" and every name under it are loopback by definition, with or without the root dot.
+LOOPBACK_NAME = "127.0.0.1"
 
 
 class NonPublicAddress(Exception):
@@ -28,11 +38,15 @@ def embedded_ipv4(ip: IPAddress) -> IPAddress:
             return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if ip.sixtofour:
             return ip.sixtofour
+        if ip in _IPV4_COMPATIBLE or ip in _IPV4_TRANSLATED:
+            return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     return ip
 
 
 def is_public(ip: IPAddress) -> bool:
     """Globally routable unicast; 100.64/10, link-local, loopback, private and reserved are not."""
+    if isinstance(ip, ipaddress.IPv6Address) and any(ip in net for net in _NEVER_PUBLIC):
+        return False
     ip = embedded_ipv4(ip)
     return ip.is_global and not ip.is_multicast
 
@@ -66,8 +80,13 @@ def check_address(address: str, allow: str) -> None:
 
 def literal_address(host: str) -> str | None:
     """The IP a host string denotes by itself, in any spelling inet_aton accepts
-    (2130706433, 0x7f.0.0.1, 127.1) or as an IPv6 literal; None for a real hostname."""
+    (2130706433, 0x7f.0.0.1, 127.1, with or without a trailing root dot) or as an IPv6 literal;
+    `localhost` and its subdomains denote loopback (RFC 6761). None for a real hostname."""
     host = host.strip("[]")
+    if host.endswith(".") and ":" not in host:
+        host = host[:-1]
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return LOOPBACK_NAME
     try:
         return str(ipaddress.ip_address(host.split("%")[0]))
     except ValueError:
@@ -87,3 +106,17 @@ def check_url_scheme(url: str) -> None:
     scheme = urlsplit(url).scheme.lower()
     if scheme not in ALLOWED_SCHEMES:
         raise NonPublicAddress(f"scheme {scheme or '(none)'!r} refused: only http and https are fetched")
+
+
+def may_link(url: str, allow: str) -> bool:
+    """Whether readers may be shown `url` as a link: not when its host is an address (or a loopback
+    name) the crawl itself would refuse under `allow` (REDTEAM R11: a feed entry linking readers to
+    `https://[::1]:18003/x` or an intranet IP). Host names are not resolved here (no DNS)."""
+    try:
+        parts = urlsplit(url)
+        literal = literal_address(parts.hostname or "")
+        if literal is not None:
+            check_address(literal, allow)
+    except (NonPublicAddress, ValueError):
+        return False
+    return True

@@ -34,6 +34,13 @@ _PARSERS: dict[str, Any] = {}
 _UNREACHABLE: dict[str, str] = {}
 
 
+def unreachable_reason(url: str) -> str | None:
+    """Why robots.txt of `url`'s host could not be read this pass (DNS, TLS, policy, HTTP 5xx…), if so."""
+    from urllib.parse import urlsplit
+
+    return _UNREACHABLE.get(urlsplit(url).netloc)
+
+
 class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
     unreachable: set[str]
 

@@ -23,7 +23,38 @@ def _settings(args: argparse.Namespace) -> Any:
     from pipelines.settings import Settings
 
     overrides = {"db": args.db} if getattr(args, "db", None) else {}
+    if overrides:
+        _check_db_dir(args.db)
     return Settings(**overrides)
+
+
+def _check_db_dir(url: str) -> None:
+    """An explicit --db names an existing place: a mistyped directory must not become an empty registry."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise UserError(f"--db {url!r} is not a database URL (e.g. sqlite:///data/scrutineer.sqlite)") from None
+    if not parsed.drivername.startswith("sqlite") or not parsed.database or parsed.database == ":memory:":
+        return
+    parent = Path(parsed.database).parent
+    if not parent.is_dir():
+        raise UserError(f"--db: directory {str(parent)!r} does not exist (create it first)")
+
+
+def version() -> str:
+    """The installed distribution's version; a source checkout without install reads pyproject.toml."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("scrutineer")
+    except metadata.PackageNotFoundError:
+        import tomllib
+
+        pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+        return str(tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"])
 
 
 def _when(value: Any) -> str:
@@ -66,26 +97,27 @@ def cmd_sources_list(args: argparse.Namespace) -> int:
                              ensure_ascii=False))
         return 0
     header = (f"{'name':<28} {'outlet':<28} {'kind':<8} {'status':<7} {'last success':<17} {'last error':<17} "
-              f"{'7d':>5}  {'alarm':<10} message")
+              f"{'7d':>5}  {'state':<13} message")
     print(header)
     for r in rows:
-        message = r["alarm_message"] or r["last_error_message"] or r["last_warning_message"] or ""
+        message = r["message"] or ""
         outlet = (r["outlet"] or "-")[:28]
         print(f"{r['name']:<28} {outlet:<28} {r['kind']:<8} {r['status']:<7} {_when(r['last_success']):<17} "
-              f"{_when(r['last_error']):<17} {r['items_7d']:>5}  {(r['alarm'] or '-'):<10} {message[:120]}")
+              f"{_when(r['last_error']):<17} {r['items_7d']:>5}  {r['state']:<13} {message[:120]}")
     return 0
 
 
 def cmd_sources_test(args: argparse.Namespace) -> int:
-    from pipelines import collect, sources
+    from pipelines import source_test
 
-    settings = _settings(args)
-    src = sources.get(settings, args.name)
-    if src["kind"] not in collect.SUPPORTED:
-        raise UserError(f"source kind {src['kind']!r} is not collected by this version")
-    code, err = collect.run_crawl(settings, src, dry_run=True)
-    if code != 0:
-        raise UserError(f"dry run failed: {err.strip().splitlines()[-1] if err.strip() else code}")
+    report = source_test.run(_settings(args), args.name, args.kind)
+    if args.json:
+        print(json.dumps(report.as_json(), ensure_ascii=False))
+    else:
+        print(source_test.render(report), end="")
+    if report.status == "error":
+        print(f"{PROG}: error: {report.source} cannot be fetched: {report.message or 'no message'}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -271,6 +303,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Version(argparse.Action):
+    """--version, looked up only when asked (package metadata costs start-up time otherwise)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        print(f"{PROG} {version()}")
+        parser.exit()
+
+
 # -- parser --------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
@@ -278,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="SQLAlchemy database URL (default: $SCRUTINEER_DB, else sqlite:///data/scrutineer.sqlite)")
     parser = argparse.ArgumentParser(prog=PROG, parents=[common],
                                      description="Scrutineer: monitor news coverage of police use of AI.")
+    parser.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(parent: Any, name: str, func: Any, help_text: str) -> argparse.ArgumentParser:
@@ -298,8 +339,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--outlet", help="the outlet's name readers see (default: learnt from its pages and feed)")
     p = add(srcs, "list", cmd_sources_list, "the registry with health: last success, last error, items in 7 days")
     p.add_argument("--format", choices=["table", "json"], default="table")
-    p = add(srcs, "test", cmd_sources_test, "dry run: fetch once and print what would be stored, store nothing")
-    p.add_argument("name")
+    p = add(srcs, "test", cmd_sources_test, "fetch once and show what would be stored and why; store nothing")
+    p.add_argument("name", metavar="NAME|URL", help="a registered source, or an http(s) URL to try")
+    p.add_argument("--kind", choices=["rss", "sitemap", "site", "ocds"],
+                   help="the kind of an unregistered URL (default rss)")
+    p.add_argument("--json", action="store_true", help="one JSON object: the pass and every item's verdict")
     for verb, status, text in (("pause", "paused", "stop collecting a source"),
                                ("resume", "active", "collect a paused source again"),
                                ("remove", "removed", "remove a source (its articles are kept)")):
@@ -374,15 +418,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     from storage.db import StorageError
+    from storage.redact import install_log_redaction, redact
+
+    install_log_redaction()
 
     try:
         return int(args.func(args))
     except (UserError, StorageError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {redact(str(exc))}", file=sys.stderr)
         return 1
     except SQLAlchemyError as exc:  # disk full, database gone, lock timeout: one line, no traceback
-        print(f"{PROG}: database error: {str(exc.orig if hasattr(exc, 'orig') else exc).splitlines()[0]}",
-              file=sys.stderr)
+        first = (str(exc.orig if hasattr(exc, 'orig') else exc).splitlines() or [""])[0]
+        print(f"{PROG}: database error: {redact(first)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)

@@ -26,6 +26,7 @@ from pipelines.polling import after_pass, deferred_until
 from pipelines.settings import PROJECT_DIR, Settings
 from storage import sources as store
 from storage.db import FULL_MESSAGE, StorageFull, get_engine, is_storage_full, read, write
+from storage.redact import redact
 
 SUPPORTED = SPIDERS  # source kind → spider name
 #: At most this many sources share one crawl process.
@@ -40,6 +41,9 @@ class CrawlResult:
     known: int = 0
     updated: int = 0
     message: str | None = None
+
+    def __post_init__(self) -> None:
+        self.message = redact(self.message)  # printed and returned to DAG tasks: never a password
 
 
 def absolute_db_url(url: str) -> str:

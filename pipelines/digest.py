@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import SMTP
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,11 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, FileSystemLoader
 from sqlalchemy.engine import make_url
 
-from pipelines import story_view, tender_join, tone, weeks
+from crawlers.netpolicy import may_link
+from pipelines import safefiles, story_view, tender_join, tone, weeks
+from pipelines.health_report import NORMAL_DAYS
+from pipelines.health_report import state as source_state
+from pipelines.mailer import MAIL_POLICY
 from pipelines.settings import PACKAGE_DIR, Settings
 from pipelines.subscribers import load_profiles
 from pipelines.taxonomy import load as load_taxonomy
@@ -49,7 +52,9 @@ def safe_link(url: str | None) -> str | None:
     if not url:
         return None
     parts = urlsplit(url)
-    return url if parts.scheme in ("http", "https") and parts.hostname else None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return url if may_link(url, os.environ.get("SCRUTINEER_ALLOW_PRIVATE_NETWORKS", "")) else None
 
 
 def article_link(row: dict[str, Any]) -> str | None:
@@ -203,10 +208,13 @@ def _strip_any_outlet(headline: str, outlets_by_source: dict[str, str]) -> str:
 
 def _coverage(rows: list[dict[str, Any]], fetches: list[dict[str, Any]],
               registry: list[dict[str, Any]], notices: list[dict[str, Any]] | None = None,
-              outlets: dict[str, str] | None = None) -> dict[str, Any]:
-    """Which sources failed (last fetch an error) or went silent (no items, articles or notices,
-    published this week), which procurement sources brought how many notices, and which items
-    could only be read from their feed summary. Sources are named by outlet, never by slug."""
+              outlets: dict[str, str] | None = None,
+              states: dict[str, tuple[str, str]] | None = None) -> dict[str, Any]:
+    """Which sources failed (their last fetch of the week an error, or failing now by the one
+    definition `sources list` and the health report use) or went silent (no articles or notices
+    published this week that we saw; "never fetched" said as such), which procurement sources
+    brought how many notices, and which items could only be read from their feed summary. Sources
+    are named by outlet, never by slug."""
     outlets = outlets or {}
 
     def name(source: str) -> str:
@@ -214,6 +222,7 @@ def _coverage(rows: list[dict[str, Any]], fetches: list[dict[str, Any]],
 
     last = {f["source"]: f for f in fetches}
     seen = {r["source"] for r in rows}
+    states = states or {}
     notice_counts: dict[str, int] = {}
     for n in notices or []:
         notice_counts[n["source"]] = notice_counts.get(n["source"], 0) + 1
@@ -222,14 +231,17 @@ def _coverage(rows: list[dict[str, Any]], fetches: list[dict[str, Any]],
         if src["status"] != "active":
             continue
         f = last.get(src["name"])
+        kind, why = states.get(src["name"], ("", ""))
         if f is not None and f["status"] == "error":
             failing.append({"name": name(src["name"]), "why": clean(f["message"] or "error", 160)})
         elif src["name"] in notice_counts:
-            count = notice_counts[src["name"]]
-            tender_sources.append({"name": name(src["name"]), "count": count})
+            tender_sources.append({"name": name(src["name"]), "count": notice_counts[src["name"]]})
+        elif kind == "failing" and src["name"] not in seen:
+            failing.append({"name": name(src["name"]), "why": clean(why, 160)})
         elif src["name"] not in seen:
-            silent.append({"name": name(src["name"]), "why": "no items published this week"
-                           if f is not None else "not collected since the week began"})
+            silent.append({"name": name(src["name"]), "why": "never fetched" if kind == "never_fetched"
+                           else "no items published this week" if f is not None
+                           else "not collected since the week began"})
     summary_only = [{"title": clean(strip_outlet(r["title"], outlets.get(r["source"])), 160),
                      "source": name(r["source"]), "link": article_link(r)}
                     for r in rows if r["relevant"] and r["extraction"] == "feed-summary" and not r["duplicate_of"]]
@@ -265,6 +277,8 @@ def gather(settings: Settings, week: str) -> WeekData:
         registry = source_store.list_sources(conn)
         # Fetches up to a week after the week ends still saw its articles (late collection, backfill).
         fetches = source_store.fetches_between(conn, start, end + timedelta(days=7))
+        now = datetime.now(timezone.utc)
+        recent = source_store.fetches_between(conn, now - timedelta(days=NORMAL_DAYS + 1), now)
         trend_weeks, trend = _trend(conn, week, sorted(tax.tags))
         events = store.events_between(conn, start, end + timedelta(days=7))
         notices = notice_store.notices_between(conn, start, end)
@@ -295,17 +309,18 @@ def gather(settings: Settings, week: str) -> WeekData:
     for st in stories:
         st["notices"] = [{"title": titles[nid], "why": clean(" ".join(why), 200)}
                          for nid, why in per_story.get(st["id"], {}).items()]
-    states = []
+    by_source: dict[str, list[dict[str, Any]]] = {}
+    for f in recent:
+        by_source.setdefault(f["source"], []).append(f)
+    states, now_states = [], {}
     for src in registry:
         h = health.get(src["name"], {})
-        state = "ok"
-        if h.get("last_error") and (not h.get("last_success") or h["last_error"] > h["last_success"]):
-            state = "failing: " + clean(h.get("last_error_message") or "error", 120)
-        elif src["status"] != "active":
-            state = src["status"]
-        states.append({"name": outlet(src["name"]), "state": state, "items_7d": h.get("items_7d", 0)})
+        kind, why = source_state(src, h, by_source.get(src["name"], []), now)  # as `sources list` says
+        now_states[src["name"]] = (kind, why)
+        states.append({"name": outlet(src["name"]), "state": f"{kind}: {clean(why, 120)}" if why else kind,
+                       "items_7d": h.get("items_7d", 0)})
     return WeekData(week=week, stories=stories, figures=figures, health=states,
-                    coverage=_coverage(rows, fetches, registry, notices, outlets), trend=trend,
+                    coverage=_coverage(rows, fetches, registry, notices, outlets, now_states), trend=trend,
                     trend_weeks=trend_weeks,
                     events=[{"kind": e["kind"], "title": clean(_strip_any_outlet(e["title"], outlets), 200),
                              "source": outlet(e["source"]), "link": article_link(e),
@@ -443,7 +458,7 @@ def render(settings: Settings, data: WeekData, subscriber: dict[str, Any]) -> Di
     }
     html = _templates().get_template("digest.html.j2").render(ctx)
     text = _templates().get_template("digest.txt.j2").render(ctx)
-    msg = EmailMessage(policy=SMTP)
+    msg = EmailMessage(policy=MAIL_POLICY)
     msg["Subject"] = subject
     msg["From"] = settings.mail_from
     msg["To"] = Address(display_name=clean(subscriber.get("name") or "", 100), addr_spec=subscriber["email"])
@@ -463,25 +478,23 @@ def render(settings: Settings, data: WeekData, subscriber: dict[str, Any]) -> Di
 
 
 def file_stem(email: str, week: str) -> str:
-    return f"{week}--" + re.sub(r"[^A-Za-z0-9._-]", "_", email)[:80]
+    return safefiles.file_stem(email, week)
 
 
-def write_files(digest: Digest, out: Path) -> list[Path]:
+def write_files(digest: Digest, out: Path, follow: bool = True, label: str = "--out") -> list[Path]:
     """The .html (its chart a PNG file beside it: a cid: reference means nothing outside a mail),
-    the .txt and the .eml exactly as sent."""
-    out.mkdir(parents=True, exist_ok=True)
+    the .txt and the .eml exactly as sent; written 0600 and never through a planted symlink."""
     stem = file_stem(digest.email, digest.week)
-    paths = [out / f"{stem}.html", out / f"{stem}.txt", out / f"{stem}.eml"]
     page = digest.html
+    files: dict[str, bytes] = {}
     if digest.chart:
-        chart = out / f"{stem}.png"
-        chart.write_bytes(digest.chart)
-        page = page.replace(f'src="cid:{CHART_CID}"', f'src="{html.escape(chart.name)}"')
-        paths.append(chart)
-    paths[0].write_text(page, encoding="utf-8")
-    paths[1].write_text(digest.text, encoding="utf-8")
-    paths[2].write_bytes(digest.message.as_bytes())
-    return paths
+        page = page.replace(f'src="cid:{CHART_CID}"', f'src="{html.escape(stem)}.png"')
+    files[f"{stem}.html"] = page.encode("utf-8")
+    files[f"{stem}.txt"] = digest.text.encode("utf-8")
+    files[f"{stem}.eml"] = digest.message.as_bytes()
+    if digest.chart:
+        files[f"{stem}.png"] = digest.chart
+    return safefiles.write_files(out, files, follow=follow, label=label)
 
 
 @dataclass
@@ -581,10 +594,10 @@ def archive(settings: Settings, report: DigestReport) -> Path:
     """Keep every digest built, by week, with an index page linking them (newest first)."""
     root = archive_dir(settings)
     for d in report.digests:
-        write_files(d, root / report.week)
+        write_files(d, root / report.week, follow=False, label="the archive's")
     for d in report.digests:
         _remember_profile(root / report.week, d)
-    weeks_built = sorted((p for p in root.iterdir() if p.is_dir()), reverse=True)
+    weeks_built = sorted((p for p in root.iterdir() if p.is_dir() and not p.is_symlink()), reverse=True)
     items = []
     for folder in weeks_built:
         profiles = _profiles_in(folder)
@@ -595,9 +608,9 @@ def archive(settings: Settings, report: DigestReport) -> Path:
             href = f"{html.escape(folder.name)}/{html.escape(f.name)}"
             links.append(f'<li><a href="{href}">{html.escape(label)}</a></li>')
         items.append(f"<li><strong>{html.escape(folder.name)}</strong><ul>{''.join(links)}</ul></li>")
-    (root / "index.html").write_text(
+    safefiles.write_files(root, {"index.html": (
         "<!DOCTYPE html><meta charset=utf-8><title>Scrutineer digest archive</title>"
-        f"<h1>Scrutineer digest archive</h1><ul>{''.join(items)}</ul>\n", encoding="utf-8")
+        f"<h1>Scrutineer digest archive</h1><ul>{''.join(items)}</ul>\n").encode()}, label="the archive")
     return root
 
 
@@ -605,7 +618,8 @@ def _remember_profile(folder: Path, d: Digest) -> None:
     """profiles.tsv beside a week's files: which profile (and address) each archived digest is for."""
     known = _profiles_in(folder)
     known[file_stem(d.email, d.week)] = f"{d.profile}: {d.email}"
-    (folder / "profiles.tsv").write_text("".join(f"{k}\t{v}\n" for k, v in sorted(known.items())), encoding="utf-8")
+    safefiles.write_files(folder, {"profiles.tsv": "".join(f"{k}\t{v}\n" for k, v in sorted(known.items()))
+                                   .encode("utf-8")}, follow=False, label="the archive's")
 
 
 def _profiles_in(folder: Path) -> dict[str, str]:

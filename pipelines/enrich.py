@@ -39,13 +39,20 @@ def detect_language(text: str, declared: str | None) -> str | None:
     return declared
 
 
-def enrich_one(row: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    """Results for one article row (title/text/summary/language/extraction)."""
+def tags_and_relevance(row: dict[str, Any], settings: Settings) -> tuple[dict[str, Any], relevance.Relevance]:
+    """The taxonomy tags (slug -> evidence) and relevance of one article row: what `process`
+    stores, and what `sources test` shows before anything is stored."""
     tax = load(settings.taxonomy, settings.gazetteer)
     body = row["text"] or row["summary"] or ""
     found, signals = tax.analyse(row["title"], body)
     tags = tax.substantive(found, bool(row["title"]))  # the evidence rule: pipelines/taxonomy.py
-    rel = relevance.score(tax, tags, signals, len(body.split()), settings.relevance_threshold)
+    return tags, relevance.score(tax, tags, signals, len(body.split()), settings.relevance_threshold)
+
+
+def enrich_one(row: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """Results for one article row (title/text/summary/language/extraction)."""
+    body = row["text"] or row["summary"] or ""
+    tags, rel = tags_and_relevance(row, settings)
     language = detect_language(f"{row['title']}. {body}", row.get("language"))
     flag = None
     if row["extraction"] == "no-text" or not body.strip():

@@ -9,6 +9,7 @@ from typing import Any
 from pipelines.settings import Settings
 from storage import articles as store
 from storage.db import get_engine, read
+from storage.redact import redact
 
 BATCH = 500
 
@@ -16,7 +17,8 @@ BATCH = 500
 def record(row: dict[str, Any], tags: list[str]) -> dict[str, Any]:
     """The Article record exactly as CONTRACT.md shows it."""
     return {
-        "id": row["id"], "url": row["url"], "canonical_url": row["canonical_url"], "source": row["source"],
+        "id": row["id"], "url": redact(row["url"]), "canonical_url": redact(row["canonical_url"]),
+        "source": row["source"],
         "title": row["title"], "published_at": row["published_at"].isoformat(), "language": row["language"],
         "text": row["text"] or row["summary"], "tags": tags, "relevance": row["relevance"],
         "relevant": row["relevant"],

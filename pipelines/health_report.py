@@ -6,6 +6,7 @@ that usually brings 40 items a day and brought 2 is news; a blog that brings 1 a
 """
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -39,10 +40,11 @@ class Report:
     failing: list[SourceLine] = field(default_factory=list)
     silent: list[SourceLine] = field(default_factory=list)
     low_volume: list[SourceLine] = field(default_factory=list)
+    never_fetched: list[SourceLine] = field(default_factory=list)
 
     @property
     def problems(self) -> int:
-        return len(self.failing) + len(self.silent) + len(self.low_volume)
+        return len(self.failing) + len(self.silent) + len(self.low_volume) + len(self.never_fetched)
 
     @property
     def day(self) -> str:
@@ -89,6 +91,54 @@ def classify(source: dict[str, Any], health: dict[str, Any], fetches: list[dict[
     return None
 
 
+#: A source's state, the one definition `sources list`, the health report and the digest share.
+#: Problems first; "warning" is a source that fetched but reported something (a skipped page, a
+#: loop in its sitemap); "paused"/"removed" are the analyst's own doing.
+STATES = ("failing", "never_fetched", "silent", "low_volume", "warning", "ok", "paused", "removed")
+
+
+def state(source: dict[str, Any], health: dict[str, Any], fetches: list[dict[str, Any]],
+          now: datetime) -> tuple[str, str]:
+    """(one of STATES, why) for one registry row; `health` from storage.sources.health, `fetches`
+    its fetch-log lines of the last NORMAL_DAYS + 1 days, oldest first. An error is cleared by the
+    next success: only the newest outcome speaks."""
+    if source.get("status") in ("paused", "removed"):
+        return source["status"], ""
+    if not (health.get("last_success") or health.get("last_error") or health.get("last_warning") or fetches):
+        return "never_fetched", f"added {_when(source.get('created_at'))}, not fetched yet"
+    verdict = classify(source, health, fetches, now)
+    if verdict:
+        return verdict
+    last_warning, last_ok = health.get("last_warning"), health.get("last_success")
+    if last_warning and (not last_ok or last_warning >= last_ok):
+        return "warning", " ".join(str(health.get("last_warning_message") or "").split())[:300]
+    return "ok", ""
+
+
+#: What kind of failure a fetch-log message reports, first match wins (the crawler's messages
+#: are written by crawlers/spiders/base.py describe_exception and the spiders' own fail/warn lines).
+_REASONS = (
+    ("network policy", re.compile(r"non-public address|scheme '[^']*' refused|bad URL", re.I)),
+    ("dns", re.compile(r"DNS lookup failed|resolves to a", re.I)),
+    ("tls", re.compile(r"TLS handshake|certificate", re.I)),
+    ("timeout", re.compile(r"timed out|no answer within|crawl timed out", re.I)),
+    ("too large", re.compile(r"too large|DOWNLOAD_MAXSIZE|byte limit", re.I)),
+    ("robots", re.compile(r"robots\.txt", re.I)),
+    ("http status", re.compile(r"\bHTTP [1-5]\d\d\b")),
+    ("connection", re.compile(r"connection (refused|lost)|truncated response|broken response", re.I)),
+    ("parse", re.compile(r"not a feed|not a sitemap|not JSON|not an OCDS|not well-formed|malformed|nested", re.I)),
+    ("crawl process", re.compile(r"crawl process|killed by signal", re.I)),
+)
+
+
+def reason(message: str | None) -> str | None:
+    """The failure's kind (dns, tls, http status, robots, network policy, parse, too large,
+    timeout, connection, crawl process), or "other"; None without a message."""
+    if not message:
+        return None
+    return next((kind for kind, pattern in _REASONS if pattern.search(message)), "other")
+
+
 def build(settings: Settings, now: datetime | None = None) -> Report:
     from storage import sources as store
     from storage.db import get_engine, read
@@ -104,9 +154,8 @@ def build(settings: Settings, now: datetime | None = None) -> Report:
     active = [s for s in registry if s["status"] == "active"]
     report = Report(at=now, active=len(active), paused=sum(s["status"] == "paused" for s in registry))
     for source in active:
-        verdict = classify(source, health.get(source["name"], {}), by_source.get(source["name"], []), now)
-        if verdict:
-            kind, why = verdict
+        kind, why = state(source, health.get(source["name"], {}), by_source.get(source["name"], []), now)
+        if kind in ("failing", "silent", "low_volume", "never_fetched"):
             getattr(report, kind).append(SourceLine(source["name"], why))
     return report
 
@@ -114,8 +163,9 @@ def build(settings: Settings, now: datetime | None = None) -> Report:
 def subject(report: Report) -> str:
     if not report.problems:
         return f"Scrutineer source health {report.day}: all {report.active} sources fine"
+    never = f", {len(report.never_fetched)} never fetched" if report.never_fetched else ""
     return (f"Scrutineer source health {report.day}: {len(report.failing)} failing, {len(report.silent)} silent, "
-            f"{len(report.low_volume)} below normal volume")
+            f"{len(report.low_volume)} below normal volume{never}")
 
 
 def render(report: Report) -> str:
@@ -123,11 +173,15 @@ def render(report: Report) -> str:
     ok = report.active - report.problems
     lines = [f"Scrutineer source health, {report.at.astimezone(LONDON).strftime('%Y-%m-%d %H:%M')} Europe/London",
              f"{report.active} active sources: {len(report.failing)} failing, {len(report.silent)} silent, "
-             f"{len(report.low_volume)} below normal volume, {ok} fine. {report.paused} paused.", ""]
+             f"{len(report.low_volume)} below normal volume, "
+             + (f"{len(report.never_fetched)} never fetched, " if report.never_fetched else "")
+             + f"{ok} fine. {report.paused} paused.", ""]
     sections = (("FAILING (the last fetch failed)", report.failing),
                 (f"SILENT (nothing new for {SILENT_DAYS} days or more)", report.silent),
                 (f"VOLUME BELOW NORMAL (last 24 h under {LOW_SHARE:.0%} of the source's own last {NORMAL_DAYS} days)",
-                 report.low_volume))
+                 report.low_volume),
+                ("NEVER FETCHED (is the scheduler running? `scrutineer collect --source NAME` tries one)",
+                 report.never_fetched))
     for title, rows in sections:
         if rows:
             lines.append(title)

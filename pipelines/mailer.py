@@ -9,12 +9,14 @@ downgraded (CPython #91826: smtplib's starttls() does not verify by default).
 from __future__ import annotations
 
 import os
+import re
 import signal
 import smtplib
 import ssl
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.message import EmailMessage
+from email.policy import EmailPolicy
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from pipelines.errors import ConfigError, UserError
@@ -25,6 +27,29 @@ TIMEOUT_S = 30
 #: A "sending" row younger than this belongs to a send still in progress (another process):
 #: skip it quietly. Older ones are outcomes nobody knows, reported as such. Never resent either way.
 IN_FLIGHT_S = 600
+
+
+#: Headers whose value is a list of <URI>s (RFC 2369). Mailbox providers read them verbatim, so they
+#: must never be RFC 2047-encoded, which the email package does to any word longer than a line.
+URI_LIST_HEADERS = frozenset({"list-unsubscribe", "list-unsubscribe-post", "list-help", "list-archive"})
+
+
+class MailPolicy(EmailPolicy):
+    """The SMTP policy, except that URI-list headers are folded only between their <URI>s."""
+
+    def _fold(self, name: str, value: object, refold_binary: bool = False) -> str:  # type: ignore[override]
+        if name.lower() not in URI_LIST_HEADERS:
+            return super()._fold(name, value, refold_binary)  # type: ignore[misc]
+        text = re.sub(r"\s+", " ", str(value)).strip()
+        if not text.isascii():
+            raise ValueError(f"{name} must be plain ASCII <URI>s, got {text!r}")
+        parts = [p.strip() for p in text.split(",") if p.strip()]
+        return f"{name}: " + ("," + self.linesep + " ").join(parts) + self.linesep
+
+
+#: Every message we build uses this (digest, demo, alerts): headers as email.policy.SMTP would, but a
+#: List-Unsubscribe that mail clients can read (`<https://…>, <mailto:…>`).
+MAIL_POLICY = MailPolicy(linesep="\r\n")
 
 
 @dataclass
@@ -41,10 +66,15 @@ def parse_smtp_url(url: str) -> SmtpConfig:
     parts = urlsplit(url)
     if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
         raise ConfigError(f"SCRUTINEER_SMTP_URL must be smtp://host:port or smtps://host:port, got {parts.scheme!r}")
+    try:
+        port = parts.port
+    except ValueError:
+        bad = parts.netloc.rpartition(":")[2]
+        raise ConfigError(f"SCRUTINEER_SMTP_URL has an invalid port (must be a number 1-65535): {bad!r}") from None
     query = parse_qs(parts.query)
     starttls = query.get("starttls", ["0"])[0] in ("1", "true", "yes")
     tls = "implicit" if parts.scheme == "smtps" else ("starttls" if starttls else "none")
-    return SmtpConfig(host=parts.hostname, port=parts.port or (465 if tls == "implicit" else 25), tls=tls,
+    return SmtpConfig(host=parts.hostname, port=port or (465 if tls == "implicit" else 25), tls=tls,
                       user=unquote(parts.username) if parts.username else None,
                       password=unquote(parts.password) if parts.password else None,
                       cafile=query.get("cafile", [os.environ.get("SCRUTINEER_SMTP_CAFILE")])[0])

@@ -18,6 +18,7 @@ from pipelines.errors import UserError
 from pipelines.settings import Settings
 from storage import sources as store
 from storage.db import get_engine, read, write
+from storage.redact import redact
 
 KINDS = ("rss", "sitemap", "site", "ocds")
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -77,8 +78,10 @@ def validate(raw: Any, label: str) -> dict[str, Any]:
     if not isinstance(url, str) or not url.strip():
         raise Invalid(label, "url", "required")
     parts = urlsplit(url.strip())
+    if "@" in parts.netloc:
+        raise Invalid(label, "url", "a source URL never carries credentials (user:password@); remove them")
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise Invalid(label, "url", f"only http:// and https:// URLs are collected, got {url[:80]!r}")
+        raise Invalid(label, "url", f"only http:// and https:// URLs are collected, got {redact(url[:80])!r}")
     if len(url) > 2083:
         raise Invalid(label, "url", "longer than 2083 characters")
     schedule = raw.get("schedule", "@hourly")
@@ -130,12 +133,26 @@ def load_file(path: Path) -> list[Any]:
         size = path.stat().st_size
     except OSError as exc:
         raise UserError(f"cannot read {path}: {exc.strerror}") from exc
+    if path.is_dir():
+        raise UserError(f"cannot read {path}: it is a directory (give the YAML file inside it)")
     if size > MAX_FILE_BYTES:
         raise UserError(f"{path}: {size} bytes is larger than the {MAX_FILE_BYTES // 1024 // 1024} MiB limit")
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_NoAliasLoader)  # noqa: S506 - safe subclass
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
+    try:
+        data = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - safe subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise UserError(f"{path}: not valid YAML: {where}{exc.problem or exc.context or 'syntax error'}") from exc
+    except yaml.YAMLError as exc:
         raise UserError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from exc
+    except RecursionError:
+        raise UserError(f"{path}: not valid YAML: nested too deeply") from None
     if not isinstance(data, dict) or not isinstance(data.get("sources"), list):
         raise UserError(f"{path}: expected a mapping with a 'sources' list")
     return data["sources"]
@@ -188,7 +205,7 @@ def get(settings: Settings, name: str) -> dict[str, Any]:
 
 def listing(settings: Settings) -> list[dict[str, Any]]:
     """Registry rows joined with health, as `sources list` shows them."""
-    from pipelines.health_report import NORMAL_DAYS, classify
+    from pipelines.health_report import NORMAL_DAYS, reason, state
 
     now = datetime.now(timezone.utc)
     with read(get_engine(settings.db)) as conn:
@@ -201,14 +218,20 @@ def listing(settings: Settings) -> list[dict[str, Any]]:
     out = []
     for r in rows:
         h = health.get(r["name"], {})
-        # The same verdict as the daily health report: failing, silent, or volume far below normal.
-        alarm = classify(r, h, fetches.get(r["name"], []), now) if r["status"] == "active" else None
+        # The same verdict as the daily health report and the digest (health_report.state).
+        kind, why = state(r, h, fetches.get(r["name"], []), now)
+        alarm = (kind, why) if kind in ("failing", "silent", "low_volume") else None
+        ok = h.get("last_success")
+        # An error or warning later overtaken by a success is history, not the source's message.
+        current_error = h.get("last_error") and (not ok or h["last_error"] > ok or (r.get("failures") or 0) > 0)
+        current_warning = h.get("last_warning") and (not ok or h["last_warning"] >= ok)
         out.append({
-            "name": r["name"], "kind": r["kind"], "url": r["url"], "schedule": r["schedule"],
-            "status": r["status"], "tags": r["tags"],
+            "name": r["name"], "kind": r["kind"], "url": redact(r["url"]), "schedule": r["schedule"],
+            "status": r["status"], "tags": r["tags"], "state": kind, "message": why or None,
+            "reason": reason(h.get("last_error_message")) if kind == "failing" else None,
             "last_success": h.get("last_success"), "last_error": h.get("last_error"),
-            "last_error_message": h.get("last_error_message") if h.get("last_error") else None,
-            "last_warning_message": h.get("last_warning_message"),
+            "last_error_message": h.get("last_error_message") if current_error else None,
+            "last_warning_message": h.get("last_warning_message") if current_warning else None,
             "items_7d": h.get("items_7d", 0),
             "alarm": alarm[0] if alarm else None, "alarm_message": alarm[1] if alarm else None,
             "next_poll_at": r.get("next_poll_at"),

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
+from storage.redact import redact
 from storage.schema import articles, fetch_log, sources
 from storage.upsert import upsert
 
@@ -72,7 +73,17 @@ def save_cursor(conn: Connection, name: str, cursor: str | None) -> None:
 
 
 def log_fetch(conn: Connection, entry: dict[str, Any]) -> None:
+    """One fetch-log line; its message is redacted (a crawl's stderr may quote a URL's userinfo)."""
+    if entry.get("message"):
+        entry = {**entry, "message": redact(entry["message"])}
     conn.execute(fetch_log.insert().values(**entry))
+
+
+def _redacted(row: Any) -> dict[str, Any]:
+    """A fetch-log row as read back: redacted again, for lines written before redaction existed."""
+    out = dict(row._mapping)
+    out["message"] = redact(out.get("message"))
+    return out
 
 
 def health(conn: Connection, now: datetime | None = None) -> dict[str, dict[str, Any]]:
@@ -91,7 +102,7 @@ def health(conn: Connection, now: datetime | None = None) -> dict[str, dict[str,
         for r in conn.execute(select(fetch_log).join(latest, fetch_log.c.id == latest.c.id)):
             h = out.setdefault(r.source, {})
             h[key] = r.finished_at
-            h[key + "_message"] = r.message
+            h[key + "_message"] = redact(r.message)
     recent = conn.execute(select(articles.c.source, func.count())
                           .where(articles.c.first_seen_at >= now - timedelta(days=7))
                           .group_by(articles.c.source))
@@ -107,14 +118,14 @@ def last_fetch_id(conn: Connection) -> int:
 def fetch_history(conn: Connection, name: str, limit: int = 20) -> list[dict[str, Any]]:
     rows = conn.execute(select(fetch_log).where(fetch_log.c.source == name)
                         .order_by(fetch_log.c.id.desc()).limit(limit))
-    return [dict(r._mapping) for r in rows]
+    return [_redacted(r) for r in rows]
 
 
 def fetches_between(conn: Connection, start: datetime, end: datetime) -> list[dict[str, Any]]:
     """Every fetch-log line in [start, end), oldest first (the digest's coverage statement)."""
     rows = conn.execute(select(fetch_log).where(fetch_log.c.finished_at >= start, fetch_log.c.finished_at < end)
                         .order_by(fetch_log.c.id))
-    return [dict(r._mapping) for r in rows]
+    return [_redacted(r) for r in rows]
 
 
 def save_polling(conn: Connection, name: str, values: dict[str, Any]) -> None:

@@ -106,7 +106,7 @@ def test_sources_test_is_a_dry_run(sqlite_url: str, newsroom: Any, capfd: pytest
     src = newsroom.sources()[2]
     settings = Settings(db=sqlite_url)
     sources.add(settings, dict(src))
-    assert main(["sources", "test", src["name"], "--db", sqlite_url]) == 0
+    assert main(["sources", "test", src["name"], "--json", "--db", sqlite_url]) == 0
     out = capfd.readouterr().out
     assert out.count('"canonical_url"') >= 3
     assert export_records(settings) == []

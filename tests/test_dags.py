@@ -211,14 +211,16 @@ def test_health_dag_emails_the_daily_report(tmp_path: Path, airflow_home: Path) 
     assert lines and json.loads(lines[-1][len("RESULT "):])["state"] == "success", proc.stderr[-3000:]
     assert sink.by_recipient == {"desk@example.org": 1}
     [msg] = sink.parsed()
-    assert "1 failing, 2 silent, 1 below normal volume" in str(msg["Subject"])
+    assert "1 failing, 1 silent, 1 below normal volume, 1 never fetched" in str(msg["Subject"])
     body = msg.get_content().replace("\r\n", "\n")
     sections = {title: block for title, _, block in (part.partition("\n") for part in body.split("\n\n"))}
     failing = next(v for k, v in sections.items() if k.startswith("FAILING"))
     silent = next(v for k, v in sections.items() if k.startswith("SILENT"))
     low = next(v for k, v in sections.items() if k.startswith("VOLUME BELOW NORMAL"))
     assert failing.startswith("- broken-gazette: failing since") and "HTTP 503" in failing
-    assert "- quiet-blog: nothing new for 3+ days" in silent and "- forgotten: not fetched since never" in silent
+    never = next(v for k, v in sections.items() if k.startswith("NEVER FETCHED"))
+    assert "- quiet-blog: nothing new for 3+ days" in silent and "forgotten" not in silent
+    assert never.startswith("- forgotten: added ") and "not fetched yet" in never
     assert low.startswith("- dropped-wire: 0 new in the last 24 h against a normal 40.")
     assert "steady-wire" not in body and "paused-one" not in body
-    assert "5 active sources" in body and "1 fine. 1 paused." in body
+    assert "5 active sources" in body and "1 never fetched, 1 fine. 1 paused." in body

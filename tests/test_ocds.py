@@ -296,8 +296,8 @@ def test_sources_test_prints_notices_and_stores_nothing(sqlite_url: str, api: Te
                                                         capfd: pytest.CaptureFixture[str]) -> None:
     settings = Settings(db=sqlite_url)
     sources.add(settings, {"name": "fts", "kind": "ocds", "url": api.url(1)})
-    assert main(["sources", "test", "fts", "--db", sqlite_url]) == 0
-    lines = [json.loads(x) for x in capfd.readouterr().out.splitlines() if x.startswith("{")]
+    assert main(["sources", "test", "fts", "--json", "--db", sqlite_url]) == 0
+    lines = json.loads(capfd.readouterr().out)["items"]
     assert {x["ocid"] for x in lines} >= {"ocds-h6vhtk-0a1b2c", "ocds-h6vhtk-1d4e5f"}
     assert all(x["matched"] and x["published_at"].endswith("+00:00") for x in lines)
     assert _stored(settings) == []

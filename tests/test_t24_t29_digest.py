@@ -3,6 +3,7 @@ unsubscribable in one click, and cut on the right week boundaries. Real aiosmtpd
 from __future__ import annotations
 
 import email
+import itertools
 import os
 import signal
 import socket
@@ -141,7 +142,7 @@ def test_t25_header_injection(tmp_path: Path, sqlite_url: str) -> None:
     assert "Bcc" not in msg and "\n" not in str(msg["Subject"])
     lines = (tmp_path / f"{digest.file_stem('ann@example.org', WEEK)}.eml").read_bytes().split(b"\r\n")
     first = next(i for i, line in enumerate(lines) if line.startswith(b"Subject:"))
-    folded = [lines[first]] + [line for line in lines[first + 1:first + 40] if line[:1] in (b" ", b"\t")]
+    folded = [lines[first], *itertools.takewhile(lambda line: line[:1] in (b" ", b"\t"), lines[first + 1:])]
     assert len(folded) > 1 and all(len(line) <= 78 for line in folded)  # folded (RFC 5322 §2.1.1)
     assert b"=?utf-8?" in b"".join(folded).lower()  # non-ASCII RFC 2047-encoded
 

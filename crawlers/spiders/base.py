@@ -83,7 +83,14 @@ def describe_exception(exc: BaseException, request: Any = None) -> str:
     if any(isinstance(e, (TimeoutError, TCPTimedOutError, DownloadTimeoutError)) for e in causes):
         return f"timed out: {text}"
     if "Forbidden by robots.txt" in text:
-        return "disallowed by robots.txt"
+        from crawlers.robots import unreachable_reason
+
+        # RFC 9309's "disallow all" after robots.txt itself failed: the cause is the real reason
+        # (a DNS failure must not read as the site forbidding us).
+        why = unreachable_reason(url) if url else None
+        if why and why.startswith("HTTP "):
+            return f"robots.txt answered {why}: every page disallowed for this pass (RFC 9309)"
+        return why or "disallowed by robots.txt"
     if "max redirections reached" in text:
         hops = len(getattr(request, "meta", {}).get("redirect_urls", []))
         return f"too many redirects: gave up after {hops} hops at {url} (limit REDIRECT_MAX_TIMES)"

@@ -44,15 +44,25 @@ class NewsSitemap(Sitemap):
         return {**entry, **news} if entry is not None else None
 
 
+#: Sitemap documents (index, children, grandchildren) read per pass. Large news sites keep a few
+#: hundred (one per month or day); a hostile index that fans out and loops (REDTEAM R9) ends here.
+MAX_SITEMAPS = 500
+
+
 class SitemapSpider(SourceSpider, ScrapySitemapSpider):
     name = "sitemap"
     sitemap_rules = [("", "parse_page")]
+    max_sitemaps = MAX_SITEMAPS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.lastmod: dict[str, Any] = {}
         self.news: dict[str, tuple[Any, str]] = {}  # loc -> (news:publication_date, news:title)
         self.sitemaps_seen = 0
+        self.sitemap_urls: set[str] = {canonicalize(self.source["url"])}  # read or queued this pass
+        self.sitemap_loops = 0  # child sitemaps that point back at one already read or queued
+        self.sitemaps_capped = 0  # child sitemaps left for the next pass (max_sitemaps)
+        self.sitemap_warning_at: dict[str, int] = {}  # kind -> index in health["warnings"]
 
     async def start(self) -> Any:
         yield scrapy.Request(self.source["url"], callback=self._parse_sitemap, errback=self.sitemap_failed,
@@ -147,10 +157,37 @@ class SitemapSpider(SourceSpider, ScrapySitemapSpider):
         out = []
         for req in requests:
             if req.callback == self._parse_sitemap:
-                out.append(req.replace(errback=self.sitemap_failed, meta={}))
+                child = self._child_sitemap(req)
+                if child is not None:
+                    out.append(child)
             else:
                 out.append(req.replace(errback=self.page_failed))
         return out
+
+    def _child_sitemap(self, req: Any) -> Any:
+        """A child sitemap's request, unless it was read this pass already or the pass is full."""
+        key = canonicalize(req.url)
+        if key in self.sitemap_urls:
+            self.sitemap_loops += 1
+            self._note("loops", f"sitemap index loops: {self.sitemap_loops} link(s) back to sitemaps already "
+                                "read this pass skipped")
+            return None
+        if len(self.sitemap_urls) >= self.max_sitemaps:
+            self.sitemaps_capped += 1
+            self._note("capped", f"more than {self.max_sitemaps} sitemaps in one pass: {self.sitemaps_capped} "
+                                 "more not read (the index fans out; check the source URL)")
+            return None
+        self.sitemap_urls.add(key)
+        return req.replace(errback=self.sitemap_failed, meta={})
+
+    def _note(self, kind: str, message: str) -> None:
+        """One warning per kind, its count kept current (the fetch log is written at close)."""
+        at = self.sitemap_warning_at
+        if kind in at:
+            self.health["warnings"][at[kind]] = message
+        else:
+            self.warn(message)
+            at[kind] = len(self.health["warnings"]) - 1
 
     async def parse_page(self, response: Any) -> Any:
         url = response.request.url if response.request else response.url
