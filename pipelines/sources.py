@@ -23,7 +23,11 @@ KINDS = ("rss", "sitemap", "site", "ocds")
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 MAX_FILE_BYTES = 5 * 1024 * 1024
 SCHEDULE_ALIASES = ("@hourly", "@daily", "@weekly", "@monthly", "@once")
-FIELDS = ("name", "kind", "url", "schedule", "tags", "follow_links", "allow", "max_pages", "max_depth")
+FIELDS = ("name", "kind", "url", "schedule", "tags", "follow_links", "allow", "max_pages", "max_depth", "rate",
+          "status")
+#: `status:` in a file: the state a source starts in when first imported (a re-import keeps
+#: whatever `sources pause/resume` made of it since).
+FILE_STATUSES = ("active", "paused")
 #: Options that only mean something for some kinds; `max_pages` of an ocds source is pages of
 #: notices per pass, kept low because Find a Tender answers 429 after about 12 requests in 2 minutes.
 KIND_OPTIONS = {"allow": ("site",), "max_depth": ("site",), "max_pages": ("site", "ocds")}
@@ -114,8 +118,21 @@ def validate(raw: Any, label: str) -> dict[str, Any]:
         if isinstance(mp, bool) or not isinstance(mp, int) or not 1 <= mp <= 100_000:
             raise Invalid(label, "max_pages", "must be a whole number from 1 to 100000")
         options["max_pages"] = mp
-    return {"name": name, "kind": kind, "url": url.strip(), "schedule": schedule.strip(), "tags": tags,
-            "options": options}
+    if "rate" in raw:
+        from crawlers.politeness import parse_rate
+
+        try:
+            parse_rate(raw["rate"])
+        except ValueError as exc:
+            raise Invalid(label, "rate", str(exc)) from None
+        options["rate"] = raw["rate"].strip()
+    row = {"name": name, "kind": kind, "url": url.strip(), "schedule": schedule.strip(), "tags": tags,
+           "options": options}
+    if "status" in raw:
+        if raw["status"] not in FILE_STATUSES:
+            raise Invalid(label, "status", f"must be one of {', '.join(FILE_STATUSES)}")
+        row["status"] = raw["status"]
+    return row
 
 
 def load_file(path: Path) -> list[Any]:

@@ -16,7 +16,7 @@ def save_source(conn: Connection, src: dict[str, Any]) -> str:
     existing = conn.execute(select(sources).where(sources.c.name == src["name"])).first()
     fields = {k: src[k] for k in ("kind", "url", "schedule", "tags", "options")}
     if existing is None:
-        upsert(conn, sources, [{"name": src["name"], **fields, "status": "active",
+        upsert(conn, sources, [{"name": src["name"], **fields, "status": src.get("status") or "active",
                                 "created_at": now, "updated_at": now}], ["name"])
         return "added"
     changed = {k: v for k, v in fields.items() if existing._mapping[k] != v}

@@ -226,7 +226,7 @@ def test_a_capped_backlog_resumes_where_the_last_pass_stopped(sqlite_url: str, a
 def test_after_a_retry_after_the_next_pass_resumes_at_the_refused_page(sqlite_url: str, api: TenderApi) -> None:
     settings = Settings(db=sqlite_url)
     sources.add(settings, {"name": "fts", "kind": "ocds", "url": api.url(1)})
-    api.limited["2"] = (429, "60")
+    api.limited["2"] = (429, "90")
     assert collect.run(settings, ["fts"])[0].new == 2
     assert _cursor(settings) == api.url(2)
     del api.limited["2"]
