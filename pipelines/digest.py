@@ -71,9 +71,13 @@ class WeekData:
     events: list[dict[str, Any]] = field(default_factory=list)
     #: procurement notices (OCDS releases) published in the week, for the tender watch
     notices: list[dict[str, Any]] = field(default_factory=list)
+    # -- deadline reminders (issue 16): tenders closing within DEADLINE_DAYS of the week's end --
+    closing: list[dict[str, Any]] = field(default_factory=list)
 
 
 TREND_WEEKS = 8
+#: Deadline reminders look this far past the digest week's end (profiles.yaml `deadline_reminders`).
+DEADLINE_DAYS = 14
 
 
 def _figures(rows: list[dict[str, Any]]) -> dict[str, int]:
@@ -180,6 +184,7 @@ def gather(settings: Settings, week: str) -> WeekData:
         trend_weeks, trend = _trend(conn, week, sorted(tax.tags))
         events = store.events_between(conn, start, end + timedelta(days=7))
         notices = notice_store.notices_between(conn, start, end)
+        closing = notice_store.closing_between(conn, end, end + timedelta(days=DEADLINE_DAYS))  # deadline reminders
     figures = _figures(rows)
     figures.update({f"prev_{k}": v for k, v in _figures(prev).items()})
     states = []
@@ -197,7 +202,7 @@ def gather(settings: Settings, week: str) -> WeekData:
                     events=[{"kind": e["kind"], "title": clean(e["title"], 200), "source": clean(e["source"], 80),
                              "link": article_link(e), "when": e["detected_at"].astimezone(weeks.LONDON)
                              .strftime("%a %d %b")} for e in events],
-                    notices=[notice_view(n) for n in notices])
+                    notices=[notice_view(n) for n in notices], closing=[notice_view(n) for n in closing])
 
 
 def notice_view(n: dict[str, Any]) -> dict[str, Any]:
@@ -302,6 +307,7 @@ def render(settings: Settings, data: WeekData, subscriber: dict[str, Any]) -> Di
     ctx = {
         "subject": subject, "week": data.week, "period": period, "stories": chosen, "tenders": tenders,
         "notices": data.notices[:10] if profile.get("tenders") else [],
+        "closing": data.closing if profile.get("deadline_reminders") else [],  # deadline reminders (issue 16)
         "profile_label": profile.get("label", "Digest"), "topics": topics,
         "figures": {"stories": f["stories"], "articles": f["articles"], "outlets": f["outlets"],
                     "stories_change": _change(f["stories"], f["prev_stories"]),

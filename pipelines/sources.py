@@ -222,5 +222,6 @@ def listing(settings: Settings) -> list[dict[str, Any]]:
             "items_7d": h.get("items_7d", 0),
             "alarm": alarm[0] if alarm else None, "alarm_message": alarm[1] if alarm else None,
             "next_poll_at": r.get("next_poll_at"),
+            "resting_until": r.get("retry_after_until") if (r.get("retry_after_until") or now) > now else None,
         })
     return out

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
-from storage.schema import articles, fetch_log, sources
+from storage.schema import articles, fetch_log, notices, sources
 from storage.upsert import upsert
 
 
@@ -91,6 +91,13 @@ def health(conn: Connection, now: datetime | None = None) -> dict[str, dict[str,
                           .group_by(articles.c.source))
     for name, n in recent:
         out.setdefault(name, {})["items_7d"] = n
+    # An ocds source's items are notices: counted as its items (and separately, for `sources list`).
+    fresh = conn.execute(select(notices.c.source, func.count())
+                         .where(notices.c.first_seen_at >= now - timedelta(days=7)).group_by(notices.c.source))
+    for name, n in fresh:
+        h = out.setdefault(name, {})
+        h["items_7d"] = h.get("items_7d", 0) + n
+        h["notices_7d"] = n
     return out
 
 
