@@ -250,10 +250,19 @@ def _day(value: str) -> datetime:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from exc
 
 
+def _utf8_stdout() -> Any:
+    """Exports are UTF-8 whatever the locale says (a £ in a CSV must not depend on LANG)."""
+    enc = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "")
+    if enc != "utf8" and hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.flush()
+        sys.stdout.reconfigure(encoding="utf-8")
+    return sys.stdout
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from pipelines import export
 
-    out = sys.stdout
+    out = _utf8_stdout()
     if args.kind == "notices":
         recs = export.notice_records(_settings(args))
         if args.format == "csv":
@@ -313,6 +322,7 @@ def cmd_tenders_list(args: argparse.Namespace) -> int:
                                      max_value=args.max_value, stage=args.stage, closing_before=args.closing_before,
                                      published_from=start, published_to=end)
     recs = list(export.notice_records(settings, rows))
+    _utf8_stdout()
     if args.format == "csv":
         export.write_notices_csv(recs, sys.stdout)
     elif args.format == "json":

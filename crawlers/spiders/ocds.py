@@ -14,8 +14,8 @@ inside the pass and the page asked again; a longer one rests the source until th
 "12 request limit in 2 minute exceeded") rests it for one period of its rate; Contracts Finder's
 403 rests it the five minutes its documentation asks for.
 
-A Contracts Finder search URL without `publishedFrom` is given a window: from a day before the
-source's last good pass (a fortnight back on the first) to tomorrow.
+A start URL without its own date window is given one (search_window): from a day before the
+source's last good pass, or a fortnight back on the first.
 """
 from __future__ import annotations
 
@@ -60,16 +60,25 @@ DEADLINE_MARGIN_S = 20.0
 FIRST_WINDOW_DAYS = 14
 
 
-def contracts_finder_window(url: str, last_success: datetime | None, now: datetime) -> str:
-    """The search URL with publishedFrom/publishedTo filled (dates, as Contracts Finder takes them)
-    unless it names its own window."""
+def search_window(url: str, last_success: datetime | None, now: datetime) -> str:
+    """The start URL with its date window filled, unless it names its own: Contracts Finder's
+    search takes publishedFrom/publishedTo (dates), Find a Tender's release packages updatedFrom
+    (`YYYY-MM-DDTHH:MM:SS`). Without one, both page from the oldest notice they hold."""
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
-    if any(k.lower() == "publishedfrom" for k, _ in query):
-        return url
+    keys = {k.lower() for k, _ in query}
     start = (last_success - timedelta(days=1)) if last_success else now - timedelta(days=FIRST_WINDOW_DAYS)
-    query += [("publishedFrom", start.strftime("%Y-%m-%d")),
-              ("publishedTo", (now + timedelta(days=1)).strftime("%Y-%m-%d"))]
+    if is_contracts_finder(url):
+        if "publishedfrom" in keys:
+            return url
+        query += [("publishedFrom", start.strftime("%Y-%m-%d")),
+                  ("publishedTo", (now + timedelta(days=1)).strftime("%Y-%m-%d"))]
+    elif parts.path.rstrip("/").lower().endswith("/ocdsreleasepackages"):
+        if "updatedfrom" in keys:
+            return url
+        query.append(("updatedFrom", start.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")))
+    else:
+        return url
     return urlunsplit(parts._replace(query=urlencode(query, safe=":,")))
 
 
@@ -105,10 +114,7 @@ class OcdsSpider(SourceSpider):
         return next((e["finished_at"] for e in history if e["status"] != "error"), None)
 
     def start_url(self) -> str:
-        url = self.source["url"]
-        if is_contracts_finder(url):
-            url = contracts_finder_window(url, self._last_success(), datetime.now(timezone.utc))
-        return url
+        return search_window(self.source["url"], self._last_success(), datetime.now(timezone.utc))
 
     async def start(self) -> Any:
         cursor = self.source.get("cursor")
