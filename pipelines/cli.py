@@ -53,6 +53,8 @@ def cmd_sources_add(args: argparse.Namespace) -> int:
     raw: dict[str, Any] = {"name": args.name, "kind": args.kind, "url": args.url, "tags": args.tag or []}
     if args.schedule:
         raw["schedule"] = args.schedule
+    if args.rate:
+        raw["rate"] = args.rate
     print(f"{args.name}: {sources.add(_settings(args), raw)}")
     return 0
 
@@ -392,6 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--url", required=True)
     p.add_argument("--schedule", help="cron expression or @hourly/@daily/@weekly (default @hourly)")
     p.add_argument("--tag", action="append", help="a label of the source itself (repeatable)")
+    p.add_argument("--rate", help="request pacing, e.g. 12/2min, 1/s, 30/min (default: the API host's known limit)")
     p = add(srcs, "list", cmd_sources_list, "the registry with health: last success, last error, items in 7 days")
     p.add_argument("--format", choices=["table", "json"], default="table")
     p = add(srcs, "test", cmd_sources_test, "dry run: fetch once and print what would be stored, store nothing")

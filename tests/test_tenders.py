@@ -222,7 +222,8 @@ def test_one_collect_reads_three_pages_through_429_retry_after_2(sqlite_url: str
                   "Market engagement: AI-assisted review of police workforce data",
                   "Operational data platform extension"):
         assert title in vendor.text, title
-    for near_miss in ("Resurfacing of rural roads", "Supply of marked response vehicles", "Facial recognition software"):
+    near_misses = ("Resurfacing of rural roads", "Supply of marked response vehicles", "Facial recognition software")
+    for near_miss in near_misses:
         assert near_miss not in vendor.text and near_miss not in vendor.html, near_miss
 
 
@@ -243,7 +244,7 @@ def test_429_without_retry_after_rests_one_rate_period_and_the_next_run_finishes
     assert rest is not None and 2.5 <= (rest - t0).total_seconds() <= 30
     # Paced at the source's rate: one request per 1.5 s, however fast the API answers.
     times = [t for _, t, _ in api.requests]
-    assert all(b - a >= 1.4 for a, b in zip(times, times[1:])), times
+    assert all(b - a >= 1.4 for a, b in zip(times, times[1:], strict=False)), times
     assert collect.run(settings, ["fts"])[0].status == "deferred" and len(api.requests) == 3
     while datetime.now(timezone.utc) <= rest:  # a pacing interval later
         time.sleep(0.2)
@@ -395,8 +396,9 @@ def test_min_above_max_is_bad_usage(sqlite_url: str, capsys: pytest.CaptureFixtu
 
 def _run(sqlite_url: str, *args: str) -> bytes:
     """The real command in its own process, in a locale that is not UTF-8: the bytes users get."""
+    env = {**os.environ, "LC_ALL": "C", "PYTHONIOENCODING": "latin-1"}
     proc = subprocess.run([sys.executable, "-m", "pipelines.cli", *args, "--db", sqlite_url], cwd=PROJECT_DIR,
-                          capture_output=True, timeout=60, env={**os.environ, "LC_ALL": "C", "PYTHONIOENCODING": "latin-1"})
+                          capture_output=True, timeout=60, env=env)
     assert proc.returncode == 0, proc.stderr.decode("utf-8", "replace")
     return proc.stdout
 
@@ -486,3 +488,12 @@ def test_vendor_digest_reminds_of_deadlines_in_the_next_two_weeks(sqlite_url: st
     assert "Body-worn video analytics" not in vendor.text and "Drone imagery triage" not in section
     assert 'id="closing-soon"' in vendor.html and "Custody image matching pilot" in vendor.html
     assert "CLOSING IN THE NEXT TWO WEEKS" not in by_email["rights@example.org"].text
+
+
+def test_sources_add_takes_a_rate_and_refuses_a_bad_one(sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["sources", "add", "--name", "fts", "--kind", "ocds", "--url", "https://example.org/api", "--db", sqlite_url]
+    assert main([*base, "--rate", "12 per 2min"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("scrutineer: error: entry 'fts' ('fts'): field 'rate':") and "\n" not in err
+    assert main([*base, "--rate", "12/2min"]) == 0
+    assert _source(Settings(db=sqlite_url), "fts")["options"] == {"rate": "12/2min"}

@@ -41,7 +41,7 @@ from crawlers.spiders.base import SourceSpider, describe_failure
 from pipelines.polling import retry_after_until
 from storage import sources as source_store
 from storage.db import read, write
-from storage.leases import reserve_slot, rest_host
+from storage.leases import rest_host
 from storage.notices import store_notices
 
 DEFAULT_MAX_PAGES = 10
