@@ -213,7 +213,6 @@ def test_one_collect_reads_three_pages_through_429_retry_after_2(sqlite_url: str
     assert times[2] - times[1] >= 1.9 and times[4] - times[3] >= 1.9
     src = _source(settings, "fts")
     assert _stored(settings) == RELEVANT and src["cursor"] is None and src["retry_after_until"] is None
-    assert "updatedFrom" in api.requests[0][2]  # the first page asked only for recent notices
 
     # The vendor digest of that week lists every relevant notice and no near-miss.
     subscribers.add(settings, "vendor@example.org", "vendor")
@@ -273,6 +272,8 @@ class ContractsFinder:
         self.server = server
         self.forbidden = False
         self.queries: list[dict[str, str]] = []
+        #: releases of a second page (linked by `cursor`), served in Windows-1252 as some are
+        self.second: list[dict[str, Any]] = []
         server.expect_request(re.compile(".*")).respond_with_handler(self.handle)
 
     def url(self) -> str:
@@ -284,7 +285,38 @@ class ContractsFinder:
         self.queries.append(dict(request.args))
         if self.forbidden:
             return Response("Forbidden", status=403)
-        return Response((OCDS / "cf_search.json").read_bytes(), content_type="application/json")
+        if request.args.get("cursor") == "P2":
+            package = {"results": [{"uri": "x", "publishedDate": "2026-11-19T10:00:00Z", "releases": self.second}]}
+            return Response(json.dumps(package, ensure_ascii=False).encode("cp1252"), content_type="application/json")
+        package = json.loads((OCDS / "cf_search.json").read_bytes())
+        if self.second:
+            package["links"] = {"next": self.server.url_for(f"{self.PATH}?limit=100&cursor=P2")}
+        return Response(json.dumps(package), content_type="application/json")
+
+
+def _cf_release(n: int, title: str) -> dict[str, Any]:
+    return {"ocid": f"ocds-b5fd17-cc{n:04d}", "id": 5000 + n, "date": "2026-11-19T09:00:00Z", "tag": ["tender"],
+            "buyer": {"name": "Cambridgeshire Constabulary"},
+            "tender": {"title": title, "description": "Software for analysing police custody records.",
+                       "value": {"amount": 90000, "currency": "GBP"}}}
+
+
+@pytest.mark.timeout(120)
+def test_a_search_window_is_read_past_its_known_overlap(sqlite_url: str, httpserver: HTTPServer) -> None:
+    cf = ContractsFinder(httpserver)
+    cf.second = [_cf_release(1, "Custody records analytics, lot 1 (£90k)")]
+    settings = Settings(db=sqlite_url)
+    sources.add(settings, {"name": "cf", "kind": "ocds", "url": cf.url(), "rate": "20/s"})
+    first = collect.run(settings, ["cf"])[0]
+    assert first.status == "ok" and first.new == 2, first
+    # Next hour: page 1 is the window's overlap, all known; the new notice is on page 2.
+    cf.second.append(_cf_release(2, "Custody records analytics, lot 2"))
+    second = collect.run(settings, ["cf"])[0]
+    assert second.status == "ok" and second.new == 1 and second.known == 2, second
+    assert [q.get("cursor") for q in cf.queries] == [None, "P2", None, "P2"]
+    with read(get_engine(settings.db)) as conn:
+        titles = {n["title"] for n in notice_store.list_notices(conn)}
+    assert "Custody records analytics, lot 1 (£90k)" in titles  # Windows-1252 bytes read as such
 
 
 @pytest.mark.timeout(120)

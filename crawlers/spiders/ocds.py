@@ -15,7 +15,8 @@ inside the pass and the page asked again; a longer one rests the source until th
 403 rests it the five minutes its documentation asks for.
 
 A start URL without its own date window is given one (search_window): from a day before the
-source's last good pass, or a fortnight back on the first.
+source's last good pass, or a fortnight back on the first. Such a window is read to its end (or
+the page cap): a page of known notices there is the overlap with the last pass, not the end.
 """
 from __future__ import annotations
 
@@ -60,6 +61,15 @@ DEADLINE_MARGIN_S = 20.0
 FIRST_WINDOW_DAYS = 14
 
 
+def is_windowed(url: str) -> bool:
+    """A search by date window (Contracts Finder's search, Find a Tender's release packages): its
+    pages run oldest first, so a page of known notices is the window's overlap, not the end."""
+    parts = urlsplit(url)
+    return is_contracts_finder(url) or (
+        (parts.hostname or "").lower().endswith("find-tender.service.gov.uk")
+        and parts.path.rstrip("/").lower().endswith("/ocdsreleasepackages"))
+
+
 def search_window(url: str, last_success: datetime | None, now: datetime) -> str:
     """The start URL with its date window filled, unless it names its own: Contracts Finder's
     search takes publishedFrom/publishedTo (dates), Find a Tender's release packages updatedFrom
@@ -73,7 +83,7 @@ def search_window(url: str, last_success: datetime | None, now: datetime) -> str
             return url
         query += [("publishedFrom", start.strftime("%Y-%m-%d")),
                   ("publishedTo", (now + timedelta(days=1)).strftime("%Y-%m-%d"))]
-    elif parts.path.rstrip("/").lower().endswith("/ocdsreleasepackages"):
+    elif is_windowed(url):
         if "updatedfrom" in keys:
             return url
         query.append(("updatedFrom", start.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")))
@@ -224,7 +234,7 @@ class OcdsSpider(SourceSpider):
             self.health["cap"] = (f"stopped: page cap ({self.max_pages} pages); the next pass resumes at "
                                   "the following page")
             return
-        if notices and known == len(notices):
+        if notices and known == len(notices) and not is_windowed(self.source["url"]):
             self.health["cursor"] = None
             self.health["cap"] = "stopped: a whole page of notices already stored"
             return
