@@ -266,7 +266,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     out = _utf8_stdout()
     if args.kind == "notices":
-        recs = export.notice_records(_settings(args))
+        recs = export.notice_records(_settings(args), since=args.since, until=args.until)
         if args.format == "csv":
             export.write_notices_csv(recs, out)
         else:

@@ -86,10 +86,12 @@ def notice_record(row: dict[str, Any], story_ids: list[str] | None = None) -> di
     }
 
 
-def notice_records(settings: Settings, rows: list[dict[str, Any]] | None = None) -> Iterator[dict[str, Any]]:
-    """Notice records of `rows` (a `tenders list` selection), or of every stored release."""
+def notice_records(settings: Settings, rows: list[dict[str, Any]] | None = None, since: datetime | None = None,
+                   until: datetime | None = None) -> Iterator[dict[str, Any]]:
+    """Notice records of `rows` (a `tenders list` selection), or of every stored release
+    (published in [since, until) when given)."""
     with read(get_engine(settings.db)) as conn:
-        rows = list(notice_store.all_notices(conn)) if rows is None else rows
+        rows = list(notice_store.all_notices(conn, since, until)) if rows is None else rows
         stories = notice_story_ids(conn, rows)
     for row in rows:
         yield notice_record(row, stories.get(row["id"]))

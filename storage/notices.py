@@ -83,9 +83,16 @@ def notices_between(conn: Connection, start: datetime, end: datetime, limit: int
     return out
 
 
-def all_notices(conn: Connection) -> Iterator[dict[str, Any]]:
-    """Every stored release, oldest published first (the export's order: stable across runs)."""
-    for r in conn.execute(select(notices).order_by(notices.c.published_at, notices.c.id)):
+def all_notices(conn: Connection, since: datetime | None = None,
+                until: datetime | None = None) -> Iterator[dict[str, Any]]:
+    """Every stored release (published in [since, until) when given), oldest published first: the
+    export's order, stable across runs."""
+    stmt = select(notices).order_by(notices.c.published_at, notices.c.id)
+    if since is not None:
+        stmt = stmt.where(notices.c.published_at >= since)
+    if until is not None:
+        stmt = stmt.where(notices.c.published_at < until)
+    for r in conn.execute(stmt):
         yield dict(r._mapping)
 
 

@@ -485,6 +485,11 @@ def test_article_export_is_unchanged_by_the_kind_option(sqlite_url: str, capsys:
     assert main(["export", "--format", "jsonl", "--db", sqlite_url]) == 0
     assert capsys.readouterr().out == ""  # notices are not articles
     assert main(["export", "--kind", "articles", "--format", "csv", "--db", sqlite_url]) == 2
+    capsys.readouterr()
+    assert main(["export", "--kind", "notices", "--format", "jsonl", "--since", "2026-11-18", "--until",
+                 "2026-11-19", "--db", sqlite_url]) == 0
+    assert [json.loads(line)["ocid"] for line in capsys.readouterr().out.splitlines()] == [
+        "ocds-h6vhtk-0g7h8i", "ocds-b5fd17-aa11bb22"]  # published on 18 Nov, oldest first
 
 
 # -- deadline reminders -----------------------------------------------------------------------------
