@@ -159,6 +159,7 @@ class LimitedApi:
         self.server = server
         self.requests: list[tuple[str, float, dict[str, str]]] = []  # (page, monotonic time, query)
         self.limit: Any = lambda n: None
+        self.unlinked: set[int] = set()  # request numbers answered without links.next
         server.expect_request(re.compile(".*")).respond_with_handler(self.handle)
 
     def url(self, page: int = 1) -> str:
@@ -177,6 +178,10 @@ class LimitedApi:
             return limited
         base = self.server.url_for("/").rstrip("/")
         body = (OCDS / f"fts_page{page}.json").read_bytes().replace(b"{base}", base.encode())
+        if len(self.requests) in self.unlinked:  # Find a Tender's fault: a page without links.next
+            package = json.loads(body)
+            package.pop("links", None)
+            body = json.dumps(package).encode()
         return Response(body, content_type="application/json")
 
 
@@ -261,6 +266,24 @@ def test_a_long_retry_after_still_rests_the_source(sqlite_url: str, api: Limited
     first = collect.run(settings, ["fts"])[0]
     assert first.status == "warning" and first.new == 2 and api.pages() == ["1", "2"], first
     assert collect.run(settings, ["fts"])[0].status == "deferred" and len(api.requests) == 2
+
+
+@pytest.mark.timeout(120)
+def test_a_full_page_without_links_next_is_read_again_next_pass(sqlite_url: str, api: LimitedApi) -> None:
+    settings = Settings(db=sqlite_url)
+    api.unlinked = {1}
+    sources.add(settings, {"name": "fts", "kind": "ocds", "url": api.url(1) + "&limit=3", "rate": "20/s"})
+    first = collect.run(settings, ["fts"])[0]
+    assert first.status == "ok" and "full page without links.next" in (first.message or ""), first
+    assert _source(settings, "fts")["cursor"] == api.url(1) + "&limit=3"
+    second = collect.run(settings, ["fts"])[0]
+    assert second.status == "ok" and api.pages() == ["1", "1", "2", "3"], (second, api.pages())
+    assert _stored(settings) == RELEVANT and _source(settings, "fts")["cursor"] is None
+    api.unlinked = {5}  # the re-read page is still unlinked: the pass ends there, cleanly, once
+    with write(get_engine(settings.db)) as conn:
+        source_store.save_cursor(conn, "fts", api.url(1) + "&limit=3")
+    third = collect.run(settings, ["fts"])[0]
+    assert third.status == "ok" and api.pages()[4:] == ["1"] and _source(settings, "fts")["cursor"] is None
 
 
 class ContractsFinder:

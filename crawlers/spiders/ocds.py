@@ -61,6 +61,12 @@ DEADLINE_MARGIN_S = 20.0
 FIRST_WINDOW_DAYS = 14
 
 
+def page_limit(url: str) -> int:
+    """Releases a full page holds: the URL's `limit`, else the APIs' default of 100."""
+    value = dict(parse_qsl(urlsplit(url).query)).get("limit", "")
+    return int(value) if value.isdigit() and 0 < int(value) <= 1000 else 100
+
+
 def is_windowed(url: str) -> bool:
     """A search by date window (Contracts Finder's search, Find a Tender's release packages): its
     pages run oldest first, so a page of known notices is the window's overlap, not the end."""
@@ -227,14 +233,23 @@ class OcdsSpider(SourceSpider):
         known = self.save(notices)
         nxt = next_link(package)
         if nxt is None:
-            self.health["cursor"] = None
+            # A full page without links.next is Find a Tender's known fault (kingfisher-collect
+            # #1306), not the end: the next pass reads it again, once, and goes on if it links on.
+            again = response.meta.get("first") and response.meta.get("resumed")
+            if read_count >= page_limit(response.url) and not again:
+                self.health["cursor"] = response.url
+                self.health["cap"] = ("stopped: a full page without links.next; the next pass reads it again "
+                                      "to find the rest")
+            else:
+                self.health["cursor"] = None
             return
         if self.pages >= self.max_pages:
             self.health["cursor"] = nxt
             self.health["cap"] = (f"stopped: page cap ({self.max_pages} pages); the next pass resumes at "
                                   "the following page")
             return
-        if notices and known == len(notices) and not is_windowed(self.source["url"]):
+        resumed_here = response.meta.get("first") and response.meta.get("resumed")  # where the last pass left off
+        if notices and known == len(notices) and not is_windowed(self.source["url"]) and not resumed_here:
             self.health["cursor"] = None
             self.health["cap"] = "stopped: a whole page of notices already stored"
             return
