@@ -66,7 +66,11 @@ def load_package(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> dict[str, Any]
     if depth > max_depth:
         raise OcdsError(f"JSON nested {depth} levels deep (limit {max_depth}): refused")
     try:
-        data = json.loads(body)
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:  # Contracts Finder serves some older notices in Windows-1252
+        text = body.decode("cp1252", errors="replace")
+    try:
+        data = json.loads(text)
     except (ValueError, RecursionError) as exc:
         raise OcdsError(f"not JSON: {str(exc)[:200]}") from exc
     if not isinstance(data, dict):

@@ -36,6 +36,8 @@ DOWNLOADER_MIDDLEWARES = {
     "crawlers.politeness.RetryAfterMiddleware": 550,
     # A body with no length that ends mid-document (a reset) is fetched again, then refused (T08).
     "crawlers.integrity.CloseDelimitedCheck": 585,
+    # Requests marked meta["pace"] wait for their host's slot under the source's `rate:`.
+    "crawlers.politeness.PacingMiddleware": 950,
 }
 ITEM_PIPELINES = {"crawlers.pipelines.StoragePipeline": 300}
 

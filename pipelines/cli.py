@@ -19,6 +19,10 @@ from pipelines.errors import UserError
 PROG = "scrutineer"
 
 
+class UsageError(Exception):
+    """Bad usage found after parsing: exit 2 with one line, like argparse's own errors."""
+
+
 def _settings(args: argparse.Namespace) -> Any:
     from pipelines.settings import Settings
 
@@ -82,6 +86,8 @@ def cmd_sources_add(args: argparse.Namespace) -> int:
         raw["schedule"] = args.schedule
     if args.outlet is not None:
         raw["outlet"] = args.outlet
+    if args.rate:
+        raw["rate"] = args.rate
     print(f"{args.name}: {sources.add(_settings(args), raw)}")
     return 0
 
@@ -93,7 +99,7 @@ def cmd_sources_list(args: argparse.Namespace) -> int:
     if args.format == "json":
         for r in rows:
             print(json.dumps({**r, **{k: r[k] and r[k].isoformat() for k in ("last_success", "last_error",
-                                                                               "next_poll_at")}},
+                                                                               "next_poll_at", "resting_until")}},
                              ensure_ascii=False))
         return 0
     header = (f"{'name':<28} {'outlet':<28} {'kind':<8} {'status':<7} {'last success':<17} {'last error':<17} "
@@ -101,6 +107,8 @@ def cmd_sources_list(args: argparse.Namespace) -> int:
     print(header)
     for r in rows:
         message = r["message"] or ""
+        if r.get("resting_until"):  # a rate limit asked for quiet (Retry-After, Contracts Finder's 403)
+            message = f"resting until {_when(r['resting_until'])} UTC: {message}"
         outlet = (r["outlet"] or "-")[:28]
         print(f"{r['name']:<28} {outlet:<28} {r['kind']:<8} {r['status']:<7} {_when(r['last_success']):<17} "
               f"{_when(r['last_error']):<17} {r['items_7d']:>5}  {r['state']:<13} {message[:120]}")
@@ -133,18 +141,35 @@ def _status(status: str) -> Any:
 
 
 # -- stages --------------------------------------------------------------------------------------
-def _print_collect(results: list[Any]) -> None:
+def _print_collect(results: list[Any], kinds: dict[str, str] | None = None) -> None:
+    """One line per source and a total; an ocds source's items are notices, not articles."""
+    kinds = kinds or {}
     for r in results:
-        line = f"{r.source}: {r.status}, {r.new} new, {r.known} known, {r.updated} updated"
+        if kinds.get(r.source) == "ocds":
+            line = f"{r.source}: {r.status}, {r.new} new notices, {r.known} known"
+        else:
+            line = f"{r.source}: {r.status}, {r.new} new, {r.known} known, {r.updated} updated"
         print(line + (f" ({r.message[:160]})" if r.message and r.status != "ok" else ""))
     failed = sum(r.status == "error" for r in results)
-    print(f"collected {len(results)} sources: {sum(r.new for r in results)} new articles, {failed} failed")
+    notices = sum(r.new for r in results if kinds.get(r.source) == "ocds")
+    articles = sum(r.new for r in results) - notices
+    extra = f", {notices} new notices" if any(kinds.get(r.source) == "ocds" for r in results) else ""
+    print(f"collected {len(results)} sources: {articles} new articles{extra}, {failed} failed")
+
+
+def _kinds(settings: Any) -> dict[str, str]:
+    from storage import sources as store
+    from storage.db import get_engine, read
+
+    with read(get_engine(settings.db)) as conn:
+        return {s["name"]: s["kind"] for s in store.list_sources(conn, include_removed=True)}
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
     from pipelines import collect
 
-    _print_collect(collect.run(_settings(args), args.source or None))
+    settings = _settings(args)
+    _print_collect(collect.run(settings, args.source or None), _kinds(settings))
     return 0
 
 
@@ -265,12 +290,92 @@ def _day(value: str) -> datetime:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from exc
 
 
+def _utf8_stdout() -> Any:
+    """Exports are UTF-8 whatever the locale says (a £ in a CSV must not depend on LANG)."""
+    enc = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "")
+    if enc != "utf8" and hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.flush()
+        sys.stdout.reconfigure(encoding="utf-8")
+    return sys.stdout
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from pipelines import export
 
-    out = sys.stdout
+    out = _utf8_stdout()
+    if args.kind == "notices":
+        recs = export.notice_records(_settings(args), since=args.since, until=args.until)
+        if args.format == "csv":
+            export.write_notices_csv(recs, out)
+        else:
+            for rec in recs:
+                out.write(export.to_jsonl(rec) + "\n")
+        return 0
+    if args.format != "jsonl":
+        raise UsageError("export --kind articles: only --format jsonl")
     for rec in export.records(_settings(args), since=args.since, until=args.until):
         out.write(export.to_jsonl(rec) + "\n")
+    return 0
+
+
+# -- tenders -------------------------------------------------------------------------------------
+def _money(value: str) -> float:
+    text = value.strip().replace(",", "").replace("_", "").lstrip("£")
+    try:
+        amount = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an amount: {value!r} (write e.g. 250000 or 1.5e6)") from exc
+    if amount != amount or amount in (float("inf"), float("-inf")) or amount < 0:
+        raise argparse.ArgumentTypeError(f"not an amount: {value!r} (a number, zero or more)")
+    return amount
+
+
+def _cpv(value: str) -> str:
+    code = value.strip().split("-")[0]
+    if not code.isdigit() or not 1 <= len(code) <= 8:
+        raise argparse.ArgumentTypeError(f"not a CPV code or prefix: {value!r} (1 to 8 digits, e.g. 72 or 72300000)")
+    return code
+
+
+def _iso_week(value: str) -> str:
+    from pipelines.weeks import BadWeek, parse_week
+
+    try:
+        parse_week(value)
+    except BadWeek as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return value
+
+
+def cmd_tenders_list(args: argparse.Namespace) -> int:
+    from pipelines import export
+    from pipelines.weeks import window
+    from storage import notices as notice_store
+    from storage.db import get_engine, read
+
+    if args.min_value is not None and args.max_value is not None and args.min_value > args.max_value:
+        raise UsageError(f"--min-value {args.min_value:g} is more than --max-value {args.max_value:g}")
+    settings = _settings(args)
+    start, end = window(args.week) if args.week else (None, None)
+    with read(get_engine(settings.db)) as conn:
+        rows = notice_store.filtered(conn, buyer=args.buyer, cpv=args.cpv, min_value=args.min_value,
+                                     max_value=args.max_value, stage=args.stage, closing_before=args.closing_before,
+                                     published_from=start, published_to=end)
+    recs = list(export.notice_records(settings, rows))
+    _utf8_stdout()
+    if args.format == "csv":
+        export.write_notices_csv(recs, sys.stdout)
+    elif args.format == "json":
+        for rec in recs:
+            print(export.to_jsonl(rec))
+    else:
+        print(f"{'published':<10} {'stage':<8} {'deadline':<10} {'value':>14}  {'buyer':<32} title")
+        for rec in recs:
+            value = f"{rec['value']:,.0f} {rec['currency'] or ''}".strip() if rec["value"] is not None else "-"
+            title = " ".join(rec["title"].split())
+            print(f"{rec['published_at'][:10]:<10} {rec['stage']:<8} {(rec['deadline'] or '-')[:10]:<10} "
+                  f"{value:>14}  {(rec['buyer'] or '-')[:32]:<32} {title[:100]}")
+        print(f"{len(recs)} notices")
     return 0
 
 
@@ -337,6 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schedule", help="cron expression or @hourly/@daily/@weekly (default @hourly)")
     p.add_argument("--tag", action="append", help="a label of the source itself (repeatable)")
     p.add_argument("--outlet", help="the outlet's name readers see (default: learnt from its pages and feed)")
+    p.add_argument("--rate", help="request pacing, e.g. 12/2min, 1/s, 30/min (default: the API host's known limit)")
     p = add(srcs, "list", cmd_sources_list, "the registry with health: last success, last error, items in 7 days")
     p.add_argument("--format", choices=["table", "json"], default="table")
     p = add(srcs, "test", cmd_sources_test, "fetch once and show what would be stored and why; store nothing")
@@ -391,10 +497,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
 
-    p = add(sub, "export", cmd_export, "one JSON object per stored article on stdout")
-    p.add_argument("--format", choices=["jsonl"], required=True)
+    p = add(sub, "export", cmd_export, "one record per stored article (JSONL) or notice (JSONL or CSV) on stdout")
+    p.add_argument("--kind", choices=["articles", "notices"], default="articles",
+                   help="articles (default) or procurement notices")
+    p.add_argument("--format", choices=["jsonl", "csv"], required=True, help="csv: notices only")
     p.add_argument("--since", type=_day, metavar="DATE", help="published on or after this day (UTC)")
     p.add_argument("--until", type=_day, metavar="DATE", help="published before this day (UTC)")
+
+    ten = sub.add_parser("tenders", help="stored procurement notices", description="Stored procurement notices.")
+    tens = ten.add_subparsers(dest="tenders_command", required=True, metavar="ACTION")
+    p = add(tens, "list", cmd_tenders_list, "the stored procurement notices, filtered (newest first)")
+    p.add_argument("--buyer", help="buyer name contains this (case-insensitive)")
+    p.add_argument("--cpv", type=_cpv, metavar="PREFIX", help="a CPV code starting with these digits")
+    p.add_argument("--min-value", type=_money, metavar="N", help="value at least N (notices without a value drop out)")
+    p.add_argument("--max-value", type=_money, metavar="N", help="value at most N")
+    p.add_argument("--stage", choices=["planning", "tender", "award", "contract"])
+    p.add_argument("--closing-before", type=_day, metavar="DATE", help="tender deadline before this day (UTC)")
+    p.add_argument("--week", type=_iso_week, metavar="ISO_WEEK", help="published in this week, e.g. 2026-W47")
+    p.add_argument("--format", choices=["table", "json", "csv"], default="table")
 
     p = add(sub, "extract", cmd_extract, "extract saved HTML pages (no network), one JSON object per file")
     p.add_argument("--url", help="the URL the pages were fetched from (for canonical URLs)")
@@ -431,6 +551,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         first = (str(exc.orig if hasattr(exc, 'orig') else exc).splitlines() or [""])[0]
         print(f"{PROG}: database error: {redact(first)}", file=sys.stderr)
         return 1
+    except UsageError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130

@@ -79,9 +79,13 @@ class WeekData:
     notices: list[dict[str, Any]] = field(default_factory=list)
     #: source name -> the outlet name readers see
     outlets: dict[str, str] = field(default_factory=dict)
+    # -- deadline reminders (issue 16): tenders closing within DEADLINE_DAYS of the week's end --
+    closing: list[dict[str, Any]] = field(default_factory=list)
 
 
 TREND_WEEKS = 8
+#: Deadline reminders look this far past the digest week's end (profiles.yaml `deadline_reminders`).
+DEADLINE_DAYS = 14
 
 
 def _figures(rows: list[dict[str, Any]]) -> dict[str, int]:
@@ -286,6 +290,7 @@ def gather(settings: Settings, week: str) -> WeekData:
         # Text only for the originals a story shows (lede, evidence, the tender join), not the week's.
         wanted = [r["id"] for r in rows if r["relevant"] and not r["duplicate_of"] and r["extraction"] != "no-text"]
         texts = text_store.texts_for(conn, wanted)
+        closing = notice_store.closing_between(conn, end, end + timedelta(days=DEADLINE_DAYS))  # deadline reminders
     figures = _figures(rows)
     figures.update({f"prev_{k}": v for k, v in _figures(prev).items()})
     def outlet(name: str) -> str:
@@ -325,7 +330,7 @@ def gather(settings: Settings, week: str) -> WeekData:
                     events=[{"kind": e["kind"], "title": clean(_strip_any_outlet(e["title"], outlets), 200),
                              "source": outlet(e["source"]), "link": article_link(e),
                              "when": e["detected_at"].astimezone(weeks.LONDON).strftime("%a %d %b")} for e in events],
-                    notices=views, outlets=outlets)
+                    notices=views, outlets=outlets, closing=[notice_view(n) for n in closing])
 
 
 def notice_view(n: dict[str, Any]) -> dict[str, Any]:
@@ -446,7 +451,9 @@ def render(settings: Settings, data: WeekData, subscriber: dict[str, Any]) -> Di
     subject = subject_line(profile_key, data.week, chosen[0]["headline"] if chosen else None)
     ctx = {
         "subject": subject, "week": data.week, "period": period, "stories": chosen, "tenders": tenders,
-        "notices": data.notices[:10] if profile.get("tenders") else [],
+        # Every relevant notice of the week: they are few, and a vendor reads the list to the end.
+        "notices": data.notices if profile.get("tenders") else [],
+        "closing": data.closing if profile.get("deadline_reminders") else [],  # deadline reminders (issue 16)
         "profile_label": profile.get("label", "Digest"), "topics": topics,
         "figures": {"stories": f["stories"], "articles": f["articles"], "outlets": f["outlets"],
                     "stories_change": _change(f["stories"], f["prev_stories"]),

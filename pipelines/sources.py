@@ -24,8 +24,12 @@ KINDS = ("rss", "sitemap", "site", "ocds")
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 MAX_FILE_BYTES = 5 * 1024 * 1024
 SCHEDULE_ALIASES = ("@hourly", "@daily", "@weekly", "@monthly", "@once")
-FIELDS = ("name", "kind", "url", "schedule", "tags", "follow_links", "allow", "max_pages", "max_depth", "outlet")
+FIELDS = ("name", "kind", "url", "schedule", "tags", "follow_links", "allow", "max_pages", "max_depth", "outlet",
+          "rate", "status")
 MAX_OUTLET = 120
+#: `status:` in a file: the state a source starts in when first imported (a re-import keeps
+#: whatever `sources pause/resume` made of it since).
+FILE_STATUSES = ("active", "paused")
 #: Options that only mean something for some kinds; `max_pages` of an ocds source is pages of
 #: notices per pass, kept low because Find a Tender answers 429 after about 12 requests in 2 minutes.
 KIND_OPTIONS = {"allow": ("site",), "max_depth": ("site",), "max_pages": ("site", "ocds")}
@@ -124,8 +128,21 @@ def validate(raw: Any, label: str) -> dict[str, Any]:
                 or len(outlet) > MAX_OUTLET:
             raise Invalid(label, "outlet", f"must be the outlet's name on one line, at most {MAX_OUTLET} characters")
         outlet = " ".join(outlet.split())
-    return {"name": name, "kind": kind, "url": url.strip(), "schedule": schedule.strip(), "tags": tags,
-            "options": options, "outlet": outlet}
+    if "rate" in raw:
+        from crawlers.politeness import parse_rate
+
+        try:
+            parse_rate(raw["rate"])
+        except ValueError as exc:
+            raise Invalid(label, "rate", str(exc)) from None
+        options["rate"] = raw["rate"].strip()
+    row = {"name": name, "kind": kind, "url": url.strip(), "schedule": schedule.strip(), "tags": tags,
+           "options": options, "outlet": outlet}
+    if "status" in raw:
+        if raw["status"] not in FILE_STATUSES:
+            raise Invalid(label, "status", f"must be one of {', '.join(FILE_STATUSES)}")
+        row["status"] = raw["status"]
+    return row
 
 
 def load_file(path: Path) -> list[Any]:
@@ -237,5 +254,6 @@ def listing(settings: Settings) -> list[dict[str, Any]]:
             "next_poll_at": r.get("next_poll_at"),
             # The name readers see: the file's `outlet:`, else the one learnt from the pages/feed.
             "outlet": r.get("outlet") or r.get("outlet_learned"), "outlet_learned": r.get("outlet_learned"),
+            "resting_until": r.get("retry_after_until") if (r.get("retry_after_until") or now) > now else None,
         })
     return out

@@ -288,7 +288,8 @@ def _prepare_notice(notice: dict[str, Any], tax: Any) -> _Notice:
         tags = {t for t in tax.analyse("", buyer)[0] if t != "procurement"}
     title = notice.get("title") or ""
     names, place = buyer_names(buyer)
-    return _Notice(refs=references(notice), buyer=buyer, buyer_names=names, buyer_place=place, buyer_tags=tags, phrases=_title_phrases(title),
+    return _Notice(refs=references(notice), buyer=buyer, buyer_names=names, buyer_place=place, buyer_tags=tags,
+                   phrases=_title_phrases(title),
                    words=list(dict.fromkeys(_distinctive(title))),
                    suppliers=[supplier_names(x) for x in notice.get("suppliers") or []])
 

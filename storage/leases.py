@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import Connection, Engine, delete, select, update
 
 from storage.db import write
-from storage.schema import host_leases
+from storage.schema import host_leases, host_pacing
 from storage.upsert import insert_new
 
 
@@ -89,3 +89,26 @@ def release(engine: Engine, hosts: Iterable[str], holder: str) -> None:
     if hosts:
         with write(engine) as conn:
             conn.execute(delete(host_leases).where(host_leases.c.host.in_(hosts), host_leases.c.holder == holder))
+
+
+def reserve_slot(conn: Connection, host: str, interval_s: float, now: datetime | None = None) -> datetime:
+    """The instant this process may send its next request to `host`, and the slot after it taken.
+
+    Every crawl process (collect batches, Airflow tasks on other machines) reserves through this
+    one row per host, inside a write transaction (BEGIN IMMEDIATE on SQLite, a row lock on
+    PostgreSQL), so together they stay under the API's rate however many of them run."""
+    now = now or datetime.now(timezone.utc)
+    insert_new(conn, host_pacing, [{"host": host, "next_at": now}], "host")
+    current = conn.execute(select(host_pacing.c.next_at).where(host_pacing.c.host == host)
+                           .with_for_update()).scalar_one()
+    slot = max(now, current)
+    conn.execute(update(host_pacing).where(host_pacing.c.host == host)
+                 .values(next_at=slot + timedelta(seconds=interval_s)))
+    return slot
+
+
+def rest_host(conn: Connection, host: str, until: datetime) -> None:
+    """No process sends to `host` before `until` (a 429 or Contracts Finder's 403)."""
+    insert_new(conn, host_pacing, [{"host": host, "next_at": until}], "host")
+    conn.execute(update(host_pacing).where(host_pacing.c.host == host, host_pacing.c.next_at < until)
+                 .values(next_at=until))

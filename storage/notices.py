@@ -6,7 +6,7 @@ adds nothing; the notice id is derived from (ocid, release id) and a re-collect 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -81,3 +81,65 @@ def notices_between(conn: Connection, start: datetime, end: datetime, limit: int
         if len(out) >= limit:
             break
     return out
+
+
+def all_notices(conn: Connection, since: datetime | None = None,
+                until: datetime | None = None) -> Iterator[dict[str, Any]]:
+    """Every stored release (published in [since, until) when given), oldest published first: the
+    export's order, stable across runs."""
+    stmt = select(notices).order_by(notices.c.published_at, notices.c.id)
+    if since is not None:
+        stmt = stmt.where(notices.c.published_at >= since)
+    if until is not None:
+        stmt = stmt.where(notices.c.published_at < until)
+    for r in conn.execute(stmt):
+        yield dict(r._mapping)
+
+
+def filtered(conn: Connection, *, buyer: str | None = None, cpv: str | None = None,
+             min_value: float | None = None, max_value: float | None = None, stage: str | None = None,
+             closing_before: datetime | None = None, published_from: datetime | None = None,
+             published_to: datetime | None = None) -> list[dict[str, Any]]:
+    """`tenders list`: every stored release matching all the given filters, newest first.
+
+    Dates, stage and value are filtered in SQL; the buyer (case-insensitive substring) and CPV
+    prefix in Python, because the JSON list and Unicode case folding differ between SQLite and
+    PostgreSQL and the notice table is small (the relevant few per week)."""
+    stmt = select(notices).order_by(notices.c.published_at.desc(), notices.c.id)
+    if stage:
+        stmt = stmt.where(notices.c.stage == stage)
+    if min_value is not None:
+        stmt = stmt.where(notices.c.value >= min_value)
+    if max_value is not None:
+        stmt = stmt.where(notices.c.value <= max_value)
+    if closing_before is not None:
+        stmt = stmt.where(notices.c.tender_deadline < closing_before)
+    if published_from is not None:
+        stmt = stmt.where(notices.c.published_at >= published_from)
+    if published_to is not None:
+        stmt = stmt.where(notices.c.published_at < published_to)
+    folded = buyer.casefold() if buyer else None
+    out = []
+    for r in conn.execute(stmt):
+        row = dict(r._mapping)
+        if folded and folded not in (row["buyer"] or "").casefold():
+            continue
+        if cpv and not any(str(code).startswith(cpv) for code in row["cpv"] or []):
+            continue
+        out.append(row)
+    return out
+
+
+def closing_between(conn: Connection, start: datetime, end: datetime, limit: int = 50) -> list[dict[str, Any]]:
+    """Deadline reminders: tenders whose deadline falls in [start, end), soonest first, whenever
+    they were published, one per contracting process (its latest release that has a deadline)."""
+    rows = conn.execute(select(notices).where(notices.c.tender_deadline >= start, notices.c.tender_deadline < end)
+                        .order_by(notices.c.ocid, notices.c.published_at.desc(), notices.c.id))
+    latest: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        latest.setdefault(r.ocid, dict(r._mapping))
+    if latest:  # a process already awarded is no longer open for bids, whatever its old deadline
+        decided = {r.ocid for r in conn.execute(select(notices.c.ocid).where(
+            notices.c.ocid.in_(list(latest)), notices.c.stage.in_(("award", "contract"))))}
+        latest = {k: v for k, v in latest.items() if k not in decided}
+    return sorted(latest.values(), key=lambda n: (n["tender_deadline"], n["id"]))[:limit]

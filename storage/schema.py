@@ -257,5 +257,14 @@ notices = Table(
     Column("first_seen_at", UTCDateTime, nullable=False),
 )
 
+host_pacing = Table(
+    "host_pacing",
+    metadata,
+    # The earliest instant the next request to this API host may be sent, shared by every crawl
+    # process: a source's `rate:` (N per period) reserves slots here (storage/leases.reserve_slot).
+    Column("host", String(255), primary_key=True),
+    Column("next_at", UTCDateTime, nullable=False),
+)
+
 Index("ix_articles_pending", articles.c.processed_hash)
 Index("ix_articles_source_title_key", articles.c.source, articles.c.title_key)

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select, update
 
 from storage.redact import redact
-from storage.schema import articles, fetch_log, sources
+from storage.schema import articles, fetch_log, notices, sources
 from storage.upsert import upsert
 
 
@@ -18,7 +18,7 @@ def save_source(conn: Connection, src: dict[str, Any]) -> str:
     fields = {k: src[k] for k in ("kind", "url", "schedule", "tags", "options")}
     fields["outlet"] = src.get("outlet")  # the file is the truth: an `outlet:` removed clears it
     if existing is None:
-        upsert(conn, sources, [{"name": src["name"], **fields, "status": "active",
+        upsert(conn, sources, [{"name": src["name"], **fields, "status": src.get("status") or "active",
                                 "created_at": now, "updated_at": now}], ["name"])
         return "added"
     changed = {k: v for k, v in fields.items() if existing._mapping[k] != v}
@@ -108,6 +108,13 @@ def health(conn: Connection, now: datetime | None = None) -> dict[str, dict[str,
                           .group_by(articles.c.source))
     for name, n in recent:
         out.setdefault(name, {})["items_7d"] = n
+    # An ocds source's items are notices: counted as its items (and separately, for `sources list`).
+    fresh = conn.execute(select(notices.c.source, func.count())
+                         .where(notices.c.first_seen_at >= now - timedelta(days=7)).group_by(notices.c.source))
+    for name, n in fresh:
+        h = out.setdefault(name, {})
+        h["items_7d"] = h.get("items_7d", 0) + n
+        h["notices_7d"] = n
     return out
 
 
