@@ -83,6 +83,19 @@ def stop() -> None:
         _pool = None
 
 
+def kill_workers() -> None:
+    """Kill and reap the workers at once (an interrupted crawl exits without waiting for pages)."""
+    global _pool
+    pool, _pool = _pool, None
+    if pool is None:
+        return
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    for p in procs:
+        p.kill()
+    for p in procs:
+        p.join(1.0)
+
+
 async def extract(url: str, html: bytes | str, content_type: str | None = None) -> dict[str, Any]:
     """`extract_article` in a worker when the pool runs, else here; the same fields either way."""
     global _pool

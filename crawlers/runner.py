@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import signal
 import sys
 from collections import Counter
 from datetime import datetime, timezone
@@ -88,7 +90,14 @@ def _crawl(names: list[str], settings: Any, dry_run: bool = False) -> int:
     engine = get_engine(settings.db)
     with read(engine) as conn:
         registry = {n: store.get_source(conn, n) for n in names}
-    process = CrawlerProcess(get_project_settings())
+    from scrapy import signals
+
+    from pipelines.progress import emit
+
+    project = get_project_settings()
+    if os.environ.get("SCRUTINEER_LOG_LEVEL"):  # `-v` on the command line
+        project.set("LOG_LEVEL", os.environ["SCRUTINEER_LOG_LEVEL"], priority="cmdline")
+    process = CrawlerProcess(project)
     # Scrapy filters by level in its handler, so every page's DEBUG lines ("Crawled", "Scraped
     # from") were still built as log records, only to be dropped there.
     logging.getLogger().setLevel(process.settings.get("LOG_LEVEL"))
@@ -109,10 +118,11 @@ def _crawl(names: list[str], settings: Any, dry_run: bool = False) -> int:
     pending = [p for p in pending if site[p[0]] in held]
     plan = lanes([host for _, _, host in pending], per_host)
     running: dict[str, int] = {}
+    stopping: list[int] = []  # signals received (crawlers/runner.py: _on_signal)
 
     def start_more(_: Any = None) -> Any:
         """Start spiders while there is room, skipping sources whose host has no free lane."""
-        while sum(running.values()) < MAX_RUNNING:
+        while sum(running.values()) < MAX_RUNNING and not stopping:
             pick = next((i for i, (_, _, host) in enumerate(pending) if running.get(host, 0) < plan[host][0]), None)
             if pick is None:
                 return None
@@ -120,6 +130,10 @@ def _crawl(names: list[str], settings: Any, dry_run: bool = False) -> int:
             running[host] = running.get(host, 0) + 1
             crawler = process.create_crawler(spider)
             crawler.settings.set("CONCURRENT_REQUESTS_PER_DOMAIN", plan[host][1], priority="cmdline")
+            crawler.signals.connect(
+                lambda response, request, spider, name=name: emit("fetched", source=name, url=response.url,
+                                                                  status=response.status),
+                signal=signals.response_received, weak=False)
             d = process.crawl(crawler, source=name, **({"dry_run": "1"} if dry_run else {}))
             # A spider that fails to start must not stop the rest of the batch.
             d.addErrback(lambda f, name=name: sys.stderr.write(f"{name}: crawl failed: {f.getErrorMessage()}\n"))
@@ -127,13 +141,41 @@ def _crawl(names: list[str], settings: Any, dry_run: bool = False) -> int:
             d.addBoth(start_more)
         return None
 
+    def abandon() -> None:
+        """Stop now: store the whole articles already extracted, log each open source as
+        interrupted (it stays due; its validators are not saved), release the leases, exit 130.
+        Runs on the reactor's thread, so never in the middle of a batch being stored."""
+        from crawlers import offload
+        from crawlers.pipelines import StoragePipeline
+
+        for pipeline in list(StoragePipeline.open):
+            try:
+                pipeline.interrupted()
+            except Exception as exc:  # noqa: BLE001 - the database may be the problem; exit anyway
+                sys.stderr.write(f"interrupted: could not record {pipeline.spider.source['name']}: {exc}\n")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        leases.release(engine, held, holder)
+        offload.kill_workers()
+        os._exit(130)
+
+    def _on_signal(signum: int, frame: Any) -> None:
+        from twisted.internet import reactor
+
+        stopping.append(signum)
+        if len(stopping) > 1:
+            os._exit(130)
+        reactor.callFromThread(abandon)
+
     try:
         start_more()
         if process.crawlers:
-            process.start()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, _on_signal)
+            process.start(install_signal_handlers=False)
     finally:
         leases.release(engine, held, holder)
-    return 0
+    return 130 if stopping else 0
 
 
 def _defer(engine: Any, name: str, site: str, holder: str, dry_run: bool) -> None:
