@@ -36,6 +36,9 @@ DOWNLOADER_MIDDLEWARES = {
     "crawlers.politeness.RetryAfterMiddleware": 550,
     # A body with no length that ends mid-document (a reset) is fetched again, then refused (T08).
     "crawlers.integrity.CloseDelimitedCheck": 585,
+    # Scrapy's decoded every whole page to read its head (crawlers/metarefresh.py).
+    "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
+    "crawlers.metarefresh.HeadMetaRefreshMiddleware": 580,
 }
 ITEM_PIPELINES = {"crawlers.pipelines.StoragePipeline": 300}
 
