@@ -20,6 +20,7 @@ What can go wrong, and what happens:
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
 import os
 import threading
@@ -70,6 +71,9 @@ def start(workers: int) -> bool:
     global _pool
     if workers <= 0 or _pool is not None or "fork" not in multiprocessing.get_all_start_methods():
         return False
+    # Objects that exist now are never collected in the workers: without this their first
+    # garbage collection touches every one and copies the parent's memory page by page.
+    gc.freeze()
     _pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
                                 initializer=_worker_init, initargs=(os.getpid(),))
     _pool.submit(int).result()  # with fork, every worker starts here, while this process has one thread

@@ -66,6 +66,8 @@ def crawl_command(kind: str, name: str, dry_run: bool = False) -> list[str]:
 def crawl_env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
     env["SCRUTINEER_DB"] = absolute_db_url(settings.db)
+    get_engine(env["SCRUTINEER_DB"])  # migrated here, once, so the crawl need not check (storage/db.py)
+    env["SCRUTINEER_SCHEMA_READY"] = env["SCRUTINEER_DB"]
     env["SCRAPY_SETTINGS_MODULE"] = "crawlers.settings"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_DIR), env.get("PYTHONPATH")]))
     return env
