@@ -282,8 +282,8 @@ def bench_load(ctx: Context) -> list[Row]:
     return []
 
 
-BENCHMARKS: list[Benchmark] = [bench_extraction, bench_crawl, bench_realcrawl, bench_repoll, bench_collect, bench_process,
-                               bench_enrich, bench_digest, bench_dedup, bench_dag_parse, bench_load]
+BENCHMARKS: list[Benchmark] = [bench_extraction, bench_crawl, bench_realcrawl, bench_repoll, bench_collect,
+                               bench_process, bench_enrich, bench_digest, bench_dedup, bench_dag_parse, bench_load]
 
 
 def render(rows: list[Row]) -> str:

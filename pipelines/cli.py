@@ -147,11 +147,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_recheck(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
-    from pipelines import recheck
+    from pipelines import interrupt, progress, recheck
     from storage import articles as store
     from storage.db import get_engine, read
-
-    from pipelines import interrupt, progress
 
     settings = _settings(args)
     started = datetime.now(timezone.utc) - timedelta(seconds=1)

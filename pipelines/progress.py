@@ -158,8 +158,14 @@ class LiveReporter(Reporter):
                  out: IO[str] | None = None, err: IO[str] | None = None) -> None:
         super().__init__(total, verbosity, out, err)
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-        from rich.progress import TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self.console = Console(file=self.out)
         self.view = Progress(TextColumn(f"[bold]{title}[/] {unit}"), BarColumn(), MofNCompleteColumn(),
