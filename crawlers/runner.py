@@ -75,6 +75,8 @@ def main(args: list[str]) -> int:
     offload.start(offload.default_workers() if settings.extract_workers is None else settings.extract_workers)
     try:
         return _crawl(names, settings, dry_run)
+    except KeyboardInterrupt:  # SIGINT/SIGTERM before the crawl began (see _crawl's _on_signal)
+        return 130
     finally:
         offload.stop()
 
@@ -101,6 +103,23 @@ def _crawl(names: list[str], settings: Any, dry_run: bool = False) -> int:
     # Scrapy filters by level in its handler, so every page's DEBUG lines ("Crawled", "Scraped
     # from") were still built as log records, only to be dropped there.
     logging.getLogger().setLevel(process.settings.get("LOG_LEVEL"))
+    stopping: list[int] = []  # signals received
+
+    def _on_signal(signum: int, frame: Any) -> None:
+        """Before the reactor runs, unwind (leases released on the way out); once it does, stop
+        from the reactor's thread (abandon), never in the middle of a batch being stored; a
+        second signal exits at once."""
+        from twisted.internet import reactor  # installed by CrawlerProcess above
+
+        stopping.append(signum)
+        if len(stopping) > 1:
+            os._exit(130)
+        if not reactor.running:
+            raise KeyboardInterrupt
+        reactor.callFromThread(abandon)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _on_signal)
     pending: list[tuple[str, str, str]] = [(n, SPIDERS[src["kind"]], host_of(src["url"]))
                                            for n, src in registry.items() if src and src["kind"] in SPIDERS]
     per_host = process.settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN") or 1
@@ -118,7 +137,6 @@ def _crawl(names: list[str], settings: Any, dry_run: bool = False) -> int:
     pending = [p for p in pending if site[p[0]] in held]
     plan = lanes([host for _, _, host in pending], per_host)
     running: dict[str, int] = {}
-    stopping: list[int] = []  # signals received (crawlers/runner.py: _on_signal)
 
     def start_more(_: Any = None) -> Any:
         """Start spiders while there is room, skipping sources whose host has no free lane."""
@@ -159,19 +177,9 @@ def _crawl(names: list[str], settings: Any, dry_run: bool = False) -> int:
         offload.kill_workers()
         os._exit(130)
 
-    def _on_signal(signum: int, frame: Any) -> None:
-        from twisted.internet import reactor
-
-        stopping.append(signum)
-        if len(stopping) > 1:
-            os._exit(130)
-        reactor.callFromThread(abandon)
-
     try:
         start_more()
         if process.crawlers:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, _on_signal)
             process.start(install_signal_handlers=False)
     finally:
         leases.release(engine, held, holder)
