@@ -56,10 +56,14 @@ def _handler(signum: int, frame: Any) -> None:
 
 @contextlib.contextmanager
 def handling() -> Iterator[None]:
-    """Install the two-step handler for SIGINT and SIGTERM (main thread only) for the block."""
+    """Install the two-step handler for SIGINT and SIGTERM (main thread only) for the block;
+    the request is forgotten after it, so a long-lived caller's next pass runs in full."""
     _requested.clear()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        try:
+            yield
+        finally:
+            _requested.clear()
         return
     old = {s: signal.signal(s, _handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -67,3 +71,4 @@ def handling() -> Iterator[None]:
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+        _requested.clear()
