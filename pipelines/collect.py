@@ -6,6 +6,8 @@ reported, and the other sources go on. A pass groups sources by host (crawlers/r
 host's politeness limits hold across its sources and start-up is paid once per host, not once per
 source; if a batch process dies, its unfinished sources are crawled again one per process, so one
 hostile source cannot cost the others their pass. An Airflow task crawls exactly one source.
+Crawl processes report pages and finished sources on a pipe as they go (pipelines/progress.py),
+and stop on request within seconds (pipelines/interrupt.py).
 """
 from __future__ import annotations
 

@@ -227,3 +227,22 @@ def test_emit_writes_lines_to_the_parents_pipe() -> None:
     assert proc.wait(timeout=30) == 0
     assert [e["ev"] for e in events] == ["fetched", "done"]
     assert events[1]["new"] == 1
+
+
+def test_after_an_interrupt_no_crawl_starts_and_nothing_is_written(tmp_path: Path) -> None:
+    """Batches still queued when the first signal arrives start no crawl and write nothing (the
+    sources stay due); the request is forgotten once the command's block ends."""
+    from pipelines import collect, interrupt, sources
+    from pipelines.settings import Settings
+
+    path = tmp_path / "db.sqlite"
+    settings = Settings(db=f"sqlite:///{path}")
+    for i in range(3):
+        sources.add(settings, {"name": f"queued-{i}", "kind": "rss", "url": f"http://queued{i}.example/feed.xml"})
+    with interrupt.handling():
+        interrupt.request()
+        results = collect.run(settings)
+    assert [(r.source, r.status) for r in results] == [(f"queued-{i}", "interrupted") for i in range(3)]
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM fetch_log").fetchone()[0] == 0
+    assert not interrupt.requested()
