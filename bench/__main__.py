@@ -244,7 +244,7 @@ def bench_realcrawl(ctx: Context) -> list[Row]:
     return [Row("realcrawl_cpu", "real pages: collect CPU/page over bare CPU/page", m["cpu_ratio"], "x", None,
                 "process-tree CPU, slope between a 1-copy and a 5-copy run; target <= 1.3", fig),
             Row("realcrawl_fixed", "real pages: fixed CPU of one collect", m["fixed_cpu_s"], "s", None,
-                "start-up, imports, forks; target <= 2 s", {}),
+                "a one-page collect less its page: start-up, imports, forks; target <= 2 s", {}),
             Row("realcrawl_wall", "real pages: collect+process pages/s over bare", m["wall_ratio"], "x", None,
                 "wall, this machine's cores; target >= 0.9", {})]
 
