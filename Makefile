@@ -32,8 +32,9 @@ browser:
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
+# SCRUTINEER_BENCH_ONLY=realcrawl: collect on the real pages `bench-extraction` downloads (skipped without them).
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	EXTRACTION_BENCH=$(EXTRACTION_BENCH) $(BIN)/python -m bench
 
 # The dedup scale run at the issue's full 200,000 articles (about 10 minutes on an idle machine).
 bench-scale: $(STAMP)

@@ -230,6 +230,25 @@ def bench_crawl(ctx: Context) -> list[Row]:
                 "sitemap, storage)", fig)]
 
 
+def bench_realcrawl(ctx: Context) -> list[Row]:
+    """Issue 17: collect on real news pages (bench/realcrawl.py), three figures side by side."""
+    from bench import realcrawl
+
+    fig = realcrawl.run()
+    if fig is None:
+        ctx.notes += ["", f"realcrawl skipped: no real pages under {realcrawl.bench_dir()} "
+                          "(run `make bench-extraction` first, or set EXTRACTION_BENCH)"]
+        return []
+    ctx.notes += ["", *realcrawl.render(fig)]
+    m = fig["median"]
+    return [Row("realcrawl_cpu", "real pages: collect CPU/page over bare CPU/page", m["cpu_ratio"], "x", None,
+                "process-tree CPU, slope between a 1-copy and a 5-copy run; target <= 1.3", fig),
+            Row("realcrawl_fixed", "real pages: fixed CPU of one collect", m["fixed_cpu_s"], "s", None,
+                "a one-page collect less its page: start-up, imports, forks; target <= 2 s", {}),
+            Row("realcrawl_wall", "real pages: collect+process pages/s over bare", m["wall_ratio"], "x", None,
+                "wall, this machine's cores; target >= 0.9", {})]
+
+
 def bench_repoll(ctx: Context) -> list[Row]:
     """A second poll of 200 unchanged feeds (50 entries each) against the first."""
     from bench import crawl
@@ -263,8 +282,8 @@ def bench_load(ctx: Context) -> list[Row]:
     return []
 
 
-BENCHMARKS: list[Benchmark] = [bench_extraction, bench_crawl, bench_repoll, bench_collect, bench_process,
-                               bench_enrich, bench_digest, bench_dedup, bench_dag_parse, bench_load]
+BENCHMARKS: list[Benchmark] = [bench_extraction, bench_crawl, bench_realcrawl, bench_repoll, bench_collect,
+                               bench_process, bench_enrich, bench_digest, bench_dedup, bench_dag_parse, bench_load]
 
 
 def render(rows: list[Row]) -> str:

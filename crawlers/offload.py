@@ -20,6 +20,7 @@ What can go wrong, and what happens:
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
 import os
 import threading
@@ -71,6 +72,9 @@ def start(workers: int) -> bool:
     global _pool
     if workers <= 0 or _pool is not None or "fork" not in multiprocessing.get_all_start_methods():
         return False
+    # Objects that exist now are never collected in the workers: without this their first
+    # garbage collection touches every one and copies the parent's memory page by page.
+    gc.freeze()
     _pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
                                 initializer=_worker_init, initargs=(os.getpid(),))
     _pool.submit(int).result()  # with fork, every worker starts here, while this process has one thread
@@ -82,6 +86,19 @@ def stop() -> None:
     if _pool is not None:
         _pool.shutdown(wait=True, cancel_futures=True)
         _pool = None
+
+
+def kill_workers() -> None:
+    """Kill and reap the workers at once (an interrupted crawl exits without waiting for pages)."""
+    global _pool
+    pool, _pool = _pool, None
+    if pool is None:
+        return
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    for p in procs:
+        p.kill()
+    for p in procs:
+        p.join(1.0)
 
 
 async def extract(url: str, html: bytes | str, content_type: str | None = None,

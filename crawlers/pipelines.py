@@ -2,7 +2,9 @@
 
 Each batch is one transaction, so a killed crawl leaves whole batches and a re-run finishes the
 rest (upsert on canonical URL). Validators are saved last: a crash before them means the next
-pass re-reads the feed instead of trusting a 304 for items never stored.
+pass re-reads the feed instead of trusting a 304 for items never stored. An interrupted crawl
+(crawlers/runner.py) stores its whole buffered articles and logs the pass as interrupted, saving
+neither validators nor polling, so the source stays due and the next pass fetches the rest.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Any
 
 from crawlers.headline import feed_outlet, learn_outlet, name_key, shared_affix, strip_outlet
 from pipelines.polling import after_pass
+from pipelines.progress import emit
 from storage import sources as source_store
 from storage.article import Article
 from storage.articles import UpsertCounts, raw_titles, retitle, store_articles
@@ -21,7 +24,13 @@ from storage.db import write
 BATCH = 50
 
 
+INTERRUPTED = "interrupted: the crawl was stopped before it finished; the next pass fetches the rest"
+
+
 class StoragePipeline:
+    #: Pipelines whose spider is still open (what an interrupt must record).
+    open: set[StoragePipeline] = set()
+
     def __init__(self, crawler: Any) -> None:
         self.crawler = crawler
         self.buffer: list[Article] = []
@@ -35,6 +44,9 @@ class StoragePipeline:
     @property
     def spider(self) -> Any:
         return self.crawler.spider
+
+    def open_spider(self, *args: Any) -> None:
+        StoragePipeline.open.add(self)
 
     def process_item(self, item: Article) -> Article:
         if item.canonical_url in self.seen:  # the same entry listed twice in one feed
@@ -60,14 +72,26 @@ class StoragePipeline:
         self.counts.new += c.new
         self.counts.known += c.known
         self.counts.updated += c.updated
+        emit("stored", source=self.spider.source["name"], n=c.new + c.updated)
         self.buffer.clear()
 
-    def close_spider(self, *args: Any) -> None:
-        spider = self.spider
+    def interrupted(self) -> None:
+        """Store what is whole, then one fetch-log line saying the pass was cut short."""
+        StoragePipeline.open.discard(self)
         self.flush()
-        if spider.dry_run:
+        if self.spider.dry_run:
             return
-        health = spider.health
+        health = self.spider.health
+        health["warnings"].append(INTERRUPTED)
+        if health["status"] == "ok":
+            health["status"] = "warning"
+        entry = self._entry(health)
+        with write(self.spider.engine) as conn:
+            source_store.log_fetch(conn, entry)
+        self._done(entry)
+
+    def _entry(self, health: dict[str, Any]) -> dict[str, Any]:
+        spider = self.spider
         known = self.counts.known + health.get("known_skipped", 0)
         # Spiders that store their own records (ocds notices) report their new rows in health.
         new = self.counts.new + health.get("stored_new", 0)
@@ -75,7 +99,7 @@ class StoragePipeline:
         if health.get("note") and not messages:
             messages = [health["note"]]
         stats = self.crawler.stats.get_stats()
-        entry = {
+        return {
             "source": spider.source["name"], "started_at": spider.started_at,
             "finished_at": datetime.now(timezone.utc), "status": health["status"],
             "http_status": health["http_status"], "bytes": int(stats.get("downloader/response_bytes", 0)),
@@ -83,6 +107,21 @@ class StoragePipeline:
             "items_new": new, "items_known": known, "items_updated": self.counts.updated,
             "message": "; ".join(messages)[:4000] or None,
         }
+
+    @staticmethod
+    def _done(entry: dict[str, Any]) -> None:
+        emit("done", source=entry["source"], status=entry["status"], new=entry["items_new"],
+             known=entry["items_known"], updated=entry["items_updated"], message=entry["message"])
+
+    def close_spider(self, *args: Any) -> None:
+        StoragePipeline.open.discard(self)
+        spider = self.spider
+        self.flush()
+        if spider.dry_run:
+            return
+        health = spider.health
+        entry = self._entry(health)
+        new, known = entry["items_new"], entry["items_known"]
         with write(spider.engine) as conn:
             source_store.log_fetch(conn, entry)
             source_store.save_polling(conn, spider.source["name"], after_pass(
@@ -95,6 +134,7 @@ class StoragePipeline:
             if v and health["status"] == "ok":
                 source_store.save_validators(conn, spider.source["name"], v["etag"], v["last_modified"],
                                              v["body_hash"])
+        self._done(entry)
 
 
 def learn_outlet_name(conn: Any, spider: Any) -> str | None:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import signal
 import sys
 from collections import Counter
 from datetime import datetime, timezone
@@ -73,6 +75,8 @@ def main(args: list[str]) -> int:
     offload.start(offload.default_workers() if settings.extract_workers is None else settings.extract_workers)
     try:
         return _crawl(names, settings, dry_run)
+    except KeyboardInterrupt:  # SIGINT/SIGTERM before the crawl began (see _crawl's _on_signal)
+        return 130
     finally:
         offload.stop()
 
@@ -88,10 +92,34 @@ def _crawl(names: list[str], settings: Any, dry_run: bool = False) -> int:
     engine = get_engine(settings.db)
     with read(engine) as conn:
         registry = {n: store.get_source(conn, n) for n in names}
-    process = CrawlerProcess(get_project_settings())
+    from scrapy import signals
+
+    from pipelines.progress import emit
+
+    project = get_project_settings()
+    if os.environ.get("SCRUTINEER_LOG_LEVEL"):  # `-v` on the command line
+        project.set("LOG_LEVEL", os.environ["SCRUTINEER_LOG_LEVEL"], priority="cmdline")
+    process = CrawlerProcess(project)
     # Scrapy filters by level in its handler, so every page's DEBUG lines ("Crawled", "Scraped
     # from") were still built as log records, only to be dropped there.
     logging.getLogger().setLevel(process.settings.get("LOG_LEVEL"))
+    stopping: list[int] = []  # signals received
+
+    def _on_signal(signum: int, frame: Any) -> None:
+        """Before the reactor runs, unwind (leases released on the way out); once it does, stop
+        from the reactor's thread (abandon), never in the middle of a batch being stored; a
+        second signal exits at once."""
+        from twisted.internet import reactor  # installed by CrawlerProcess above
+
+        stopping.append(signum)
+        if len(stopping) > 1:
+            os._exit(130)
+        if not reactor.running:
+            raise KeyboardInterrupt
+        reactor.callFromThread(abandon)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _on_signal)
     pending: list[tuple[str, str, str]] = [(n, SPIDERS[src["kind"]], host_of(src["url"]))
                                            for n, src in registry.items() if src and src["kind"] in SPIDERS]
     per_host = process.settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN") or 1
@@ -112,7 +140,7 @@ def _crawl(names: list[str], settings: Any, dry_run: bool = False) -> int:
 
     def start_more(_: Any = None) -> Any:
         """Start spiders while there is room, skipping sources whose host has no free lane."""
-        while sum(running.values()) < MAX_RUNNING:
+        while sum(running.values()) < MAX_RUNNING and not stopping:
             pick = next((i for i, (_, _, host) in enumerate(pending) if running.get(host, 0) < plan[host][0]), None)
             if pick is None:
                 return None
@@ -120,6 +148,10 @@ def _crawl(names: list[str], settings: Any, dry_run: bool = False) -> int:
             running[host] = running.get(host, 0) + 1
             crawler = process.create_crawler(spider)
             crawler.settings.set("CONCURRENT_REQUESTS_PER_DOMAIN", plan[host][1], priority="cmdline")
+            crawler.signals.connect(
+                lambda response, request, spider, name=name: emit("fetched", source=name, url=response.url,
+                                                                  status=response.status),
+                signal=signals.response_received, weak=False)
             d = process.crawl(crawler, source=name, **({"dry_run": "1"} if dry_run else {}))
             # A spider that fails to start must not stop the rest of the batch.
             d.addErrback(lambda f, name=name: sys.stderr.write(f"{name}: crawl failed: {f.getErrorMessage()}\n"))
@@ -127,13 +159,31 @@ def _crawl(names: list[str], settings: Any, dry_run: bool = False) -> int:
             d.addBoth(start_more)
         return None
 
+    def abandon() -> None:
+        """Stop now: store the whole articles already extracted, log each open source as
+        interrupted (it stays due; its validators are not saved), release the leases, exit 130.
+        Runs on the reactor's thread, so never in the middle of a batch being stored."""
+        from crawlers import offload
+        from crawlers.pipelines import StoragePipeline
+
+        for pipeline in list(StoragePipeline.open):
+            try:
+                pipeline.interrupted()
+            except Exception as exc:  # noqa: BLE001 - the database may be the problem; exit anyway
+                sys.stderr.write(f"interrupted: could not record {pipeline.spider.source['name']}: {exc}\n")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        leases.release(engine, held, holder)
+        offload.kill_workers()
+        os._exit(130)
+
     try:
         start_more()
         if process.crawlers:
-            process.start()
+            process.start(install_signal_handlers=False)
     finally:
         leases.release(engine, held, holder)
-    return 0
+    return 130 if stopping else 0
 
 
 def _defer(engine: Any, name: str, site: str, holder: str, dry_run: bool) -> None:

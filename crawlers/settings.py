@@ -38,6 +38,9 @@ DOWNLOADER_MIDDLEWARES = {
     "crawlers.integrity.CloseDelimitedCheck": 585,
     # Requests marked meta["pace"] wait for their host's slot under the source's `rate:`.
     "crawlers.politeness.PacingMiddleware": 950,
+    # Scrapy's decoded every whole page to read its head (crawlers/metarefresh.py).
+    "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
+    "crawlers.metarefresh.HeadMetaRefreshMiddleware": 580,
 }
 ITEM_PIPELINES = {"crawlers.pipelines.StoragePipeline": 300}
 

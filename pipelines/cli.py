@@ -141,67 +141,76 @@ def _status(status: str) -> Any:
 
 
 # -- stages --------------------------------------------------------------------------------------
-def _print_collect(results: list[Any], kinds: dict[str, str] | None = None) -> None:
-    """One line per source and a total; an ocds source's items are notices, not articles."""
-    kinds = kinds or {}
-    for r in results:
-        if kinds.get(r.source) == "ocds":
-            line = f"{r.source}: {r.status}, {r.new} new notices, {r.known} known"
-        else:
-            line = f"{r.source}: {r.status}, {r.new} new, {r.known} known, {r.updated} updated"
-        print(line + (f" ({r.message[:160]})" if r.message and r.status != "ok" else ""))
+def _verbosity(args: argparse.Namespace) -> int:
+    """0 with -q (summary and failures only), 2 with -v (every page and the crawl's log), else 1."""
+    return 0 if getattr(args, "quiet", False) else 2 if getattr(args, "verbose", False) else 1
+
+
+def _collect_summary(results: list[Any]) -> str:
+    """The total line; an ocds source's items are notices, not articles."""
     failed = sum(r.status == "error" for r in results)
-    notices = sum(r.new for r in results if kinds.get(r.source) == "ocds")
+    notices = sum(r.new for r in results if r.kind == "ocds")
     articles = sum(r.new for r in results) - notices
-    extra = f", {notices} new notices" if any(kinds.get(r.source) == "ocds" for r in results) else ""
-    print(f"collected {len(results)} sources: {articles} new articles{extra}, {failed} failed")
-
-
-def _kinds(settings: Any) -> dict[str, str]:
-    from storage import sources as store
-    from storage.db import get_engine, read
-
-    with read(get_engine(settings.db)) as conn:
-        return {s["name"]: s["kind"] for s in store.list_sources(conn, include_removed=True)}
+    extra = f", {notices} new notices" if any(r.kind == "ocds" for r in results) else ""
+    line = f"collected {len(results)} sources: {articles} new articles{extra}, {failed} failed"
+    skipped = sum(r.status == "interrupted" for r in results)
+    return line + (f"; interrupted, {skipped} sources not crawled (the next pass does them)" if skipped else "")
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
-    from pipelines import collect
+    """Sources finish in any order; each gets its line as it does (live in a terminal)."""
+    from pipelines import collect, interrupt, progress
 
-    settings = _settings(args)
-    _print_collect(collect.run(settings, args.source or None), _kinds(settings))
+    with interrupt.handling(), progress.reporter(_verbosity(args)) as shown:
+        results = collect.run(_settings(args), args.source or None, progress=shown)
+        shown.summary(_collect_summary(results))
+        if interrupt.requested():
+            print(f"{PROG}: interrupted; whole articles already stored are kept", file=sys.stderr)
+            return 130
     return 0
 
 
 def cmd_process(args: argparse.Namespace) -> int:
-    from pipelines import process
+    """In-process stages: Ctrl-C (or SIGTERM) raises KeyboardInterrupt, rolls back the open
+    transaction and exits 130 (main)."""
+    import signal
 
-    counts = process.run(_settings(args))
-    print(", ".join(f"{k} {v}" for k, v in counts.items()))
+    from pipelines import process, progress
+
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    with progress.reporter(_verbosity(args), total=3, title="processing", unit="stages") as shown:
+        counts = process.run(_settings(args), on_stage=lambda name, n: shown.step(f"{name} {n}"))
+        shown.summary(", ".join(f"{k} {v}" for k, v in counts.items()))
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    cmd_collect(argparse.Namespace(**{**vars(args), "source": None}))
+    code = cmd_collect(argparse.Namespace(**{**vars(args), "source": None}))
+    if code:
+        return code
     return cmd_process(args)
 
 
 def cmd_recheck(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
-    from pipelines import recheck
+    from pipelines import interrupt, progress, recheck
     from storage import articles as store
     from storage.db import get_engine, read
 
     settings = _settings(args)
     started = datetime.now(timezone.utc) - timedelta(seconds=1)
-    recheck.run(settings, args.since)
-    with read(get_engine(settings.db)) as conn:
-        events = store.events_between(conn, started, datetime.now(timezone.utc) + timedelta(seconds=1))
-    for e in events:
-        print(f"{e['kind']}: {e['title'][:100]} ({e['url']})")
-    print(f"rechecked articles of the last {args.since} days: {len(events)} events")
-    return 0
+    with interrupt.handling(), progress.reporter(_verbosity(args), total=1, title="rechecking", unit="passes") as shown:
+        code = recheck.run(settings, args.since, progress=shown)
+        shown.close()
+        with read(get_engine(settings.db)) as conn:
+            events = store.events_between(conn, started, datetime.now(timezone.utc) + timedelta(seconds=1))
+        if _verbosity(args) >= 1:
+            for e in events:
+                print(f"{e['kind']}: {e['title'][:100]} ({e['url']})")
+        shown.summary(f"rechecked articles of the last {args.since} days: {len(events)} events"
+                      + ("; interrupted" if code == 130 else ""))
+    return code
 
 
 def cmd_health_report(args: argparse.Namespace) -> int:
@@ -421,6 +430,10 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", default=argparse.SUPPRESS, metavar="URL",
                         help="SQLAlchemy database URL (default: $SCRUTINEER_DB, else sqlite:///data/scrutineer.sqlite)")
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="print only the summary and errors")
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="print debug detail (every page fetched, the crawl's log)")
     parser = argparse.ArgumentParser(prog=PROG, parents=[common],
                                      description="Scrutineer: monitor news coverage of police use of AI.")
     parser.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
@@ -525,9 +538,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Commands whose stdout is their data (or that quiet themselves): -q keeps it.
+_QUIET_KEEPS_STDOUT = {cmd_collect, cmd_run, cmd_process, cmd_recheck, cmd_export, cmd_extract,
+                       cmd_sources_list, cmd_subscribers_list, cmd_health_report, cmd_sources_test}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "quiet", False) and getattr(args, "verbose", False):
+        parser.error("-q and -v cannot be used together")
+    if getattr(args, "verbose", False):
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
+                            format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    elif getattr(args, "quiet", False) and args.func not in _QUIET_KEEPS_STDOUT:
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - for the process's life
     if getattr(args, "command", None) == "digest" and args.week:
         from pipelines.weeks import BadWeek, parse_week
 

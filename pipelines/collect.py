@@ -6,13 +6,19 @@ reported, and the other sources go on. A pass groups sources by host (crawlers/r
 host's politeness limits hold across its sources and start-up is paid once per host, not once per
 source; if a batch process dies, its unfinished sources are crawled again one per process, so one
 hostile source cannot cost the others their pass. An Airflow task crawls exactly one source.
+Crawl processes report pages and finished sources on a pipe as they go (pipelines/progress.py),
+and stop on request within seconds (pipelines/interrupt.py).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import threading
+import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -21,8 +27,10 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from crawlers.runner import SPIDERS, host_of, waves
+from pipelines import interrupt
 from pipelines.errors import UserError
 from pipelines.polling import after_pass, deferred_until
+from pipelines.progress import ENV_FD, read_events
 from pipelines.settings import PROJECT_DIR, Settings
 from storage import sources as store
 from storage.db import FULL_MESSAGE, StorageFull, get_engine, is_storage_full, read, write
@@ -41,6 +49,8 @@ class CrawlResult:
     known: int = 0
     updated: int = 0
     message: str | None = None
+    #: the source's kind: an ocds source's items are notices, and are counted as such
+    kind: str = ""
 
     def __post_init__(self) -> None:
         self.message = redact(self.message)  # printed and returned to DAG tasks: never a password
@@ -64,24 +74,78 @@ def crawl_command(kind: str, name: str, dry_run: bool = False) -> list[str]:
 def crawl_env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
     env["SCRUTINEER_DB"] = absolute_db_url(settings.db)
+    get_engine(env["SCRUTINEER_DB"])  # migrated here, once, so the crawl need not check (storage/db.py)
+    env["SCRUTINEER_SCHEMA_READY"] = env["SCRUTINEER_DB"]
     env["SCRAPY_SETTINGS_MODULE"] = "crawlers.settings"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_DIR), env.get("PYTHONPATH")]))
     return env
 
 
-def _run(cmd: list[str], settings: Settings, timeout: float, capture_stdout: bool) -> tuple[int | None, str]:
-    """Run a crawl subprocess to completion or its deadline; (returncode, stderr tail)."""
-    proc = subprocess.Popen(
-        cmd, env=crawl_env(settings), cwd=PROJECT_DIR, stdin=subprocess.DEVNULL,
-        stdout=None if capture_stdout else subprocess.DEVNULL, stderr=subprocess.PIPE,
-        start_new_session=True,  # its own process group, so a kill takes any children too
-    )
+def _run(cmd: list[str], settings: Settings, timeout: float, capture_stdout: bool,
+         progress: Any = None) -> tuple[int | None, str]:
+    """Run a crawl subprocess to completion, its deadline or an interrupt; (returncode, stderr tail).
+
+    Its progress lines arrive on a pipe of their own (pipelines/progress.py) and go to `progress`.
+    On an interrupt (pipelines/interrupt.py) the process is asked to stop with SIGTERM and killed
+    if it is still there STOP_GRACE_S later."""
+    read_fd, write_fd = os.pipe()
+    env = crawl_env(settings)
+    env[ENV_FD] = str(write_fd)
+    if progress is not None and progress.verbosity >= 2:
+        env["SCRUTINEER_LOG_LEVEL"] = "DEBUG"
     try:
-        _, err = proc.communicate(timeout=timeout)
-        return proc.returncode, (err or b"").decode("utf-8", "replace")[-2000:]
-    except subprocess.TimeoutExpired:
-        _kill_crawl(proc)
-        return None, f"crawl timed out after {timeout:.0f} s and was killed"
+        proc = subprocess.Popen(
+            cmd, env=env, cwd=PROJECT_DIR, stdin=subprocess.DEVNULL,
+            stdout=None if capture_stdout else subprocess.DEVNULL, stderr=subprocess.PIPE,
+            start_new_session=True,  # its own process group, so a kill takes any children too
+            pass_fds=(write_fd,),
+        )
+    finally:
+        os.close(write_fd)
+    interrupt.register(proc.pid)
+    err: deque[bytes] = deque(maxlen=400)
+    echo = progress is not None and progress.verbosity >= 2  # `-v`: the crawl's own log, live
+    readers = [threading.Thread(target=_read_stderr, args=(proc, err, echo), daemon=True),
+               threading.Thread(target=read_events, args=(read_fd, progress.event if progress else _ignore),
+                                daemon=True)]
+    for t in readers:
+        t.start()
+    deadline = time.monotonic() + timeout
+    stop_by: float | None = None
+    code: int | None = None
+    try:
+        while True:
+            try:
+                code = proc.wait(timeout=0.1)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            now = time.monotonic()
+            if stop_by is None and interrupt.requested():
+                stop_by = now + interrupt.STOP_GRACE_S
+                with contextlib.suppress(OSError):
+                    proc.send_signal(signal.SIGTERM)
+            if now >= deadline or (stop_by is not None and now >= stop_by):
+                _kill_crawl(proc)
+                if stop_by is not None:
+                    return None, "interrupted: the crawl was stopped"
+                return None, f"crawl timed out after {timeout:.0f} s and was killed"
+    finally:
+        interrupt.unregister(proc.pid)
+        for t in readers:
+            t.join(timeout=2)
+    return code, b"".join(err).decode("utf-8", "replace")[-2000:]
+
+
+def _ignore(event: dict[str, Any]) -> None:
+    pass
+
+
+def _read_stderr(proc: subprocess.Popen[bytes], tail: deque[bytes], echo: bool) -> None:
+    for line in proc.stderr or ():
+        tail.append(line)
+        if echo:
+            sys.stderr.write(line.decode("utf-8", "replace"))
 
 
 def _kill_crawl(proc: subprocess.Popen[bytes]) -> None:
@@ -99,24 +163,27 @@ def _kill_crawl(proc: subprocess.Popen[bytes]) -> None:
         psutil.wait_procs(workers, timeout=3)  # gone once the crawl process has reaped them
     except psutil.Error:
         pass
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.communicate()
+    with contextlib.suppress(OSError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
-def run_crawl(settings: Settings, source: dict[str, Any], dry_run: bool = False) -> tuple[int | None, str]:
+def run_crawl(settings: Settings, source: dict[str, Any], dry_run: bool = False,
+              progress: Any = None) -> tuple[int | None, str]:
     """One source in its own crawl process (dry runs, Airflow tasks, isolation retries)."""
     return _run(crawl_command(source["kind"], source["name"], dry_run), settings, settings.crawl_timeout_s,
-                capture_stdout=dry_run)
+                capture_stdout=dry_run, progress=progress)
 
 
-def run_batch_crawl(settings: Settings, names: list[str], hosts: list[str] | None = None) -> tuple[int | None, str]:
+def run_batch_crawl(settings: Settings, names: list[str], hosts: list[str] | None = None,
+                    progress: Any = None) -> tuple[int | None, str]:
     """Several sources in one process; the deadline grows with the number of spider waves the
     runner needs (crawlers/runner.py: how many spiders run at once, in all and per host)."""
     from crawlers.settings import CONCURRENT_REQUESTS_PER_DOMAIN
 
     rounds = waves(hosts or names, CONCURRENT_REQUESTS_PER_DOMAIN)
     return _run([sys.executable, "-m", "crawlers.runner", *names], settings, settings.crawl_timeout_s * rounds,
-                capture_stdout=False)
+                capture_stdout=False, progress=progress)
 
 
 def _log_marker(engine: Any) -> int:
@@ -135,7 +202,7 @@ def _result(engine: Any, source: dict[str, Any], marker: int, code: int | None,
         return None
     e = logged[0]
     return CrawlResult(source["name"], e["status"], e["items_new"], e["items_known"], e["items_updated"],
-                       e["message"])
+                       e["message"], kind=source.get("kind", ""))
 
 
 def _record_death(engine: Any, source: dict[str, Any], started: datetime, code: int | None,
@@ -154,7 +221,7 @@ def _record_death(engine: Any, source: dict[str, Any], started: datetime, code: 
                                "message": message[:4000]})
         store.save_polling(conn, source["name"], after_pass(source, ok=False, new=0, known=0,
                                                             now=datetime.now(timezone.utc)))
-    return CrawlResult(source["name"], "error", message=message)
+    return CrawlResult(source["name"], "error", message=message, kind=source.get("kind", ""))
 
 
 def _deferred(engine: Any, source: dict[str, Any], now: datetime) -> CrawlResult | None:
@@ -166,7 +233,7 @@ def _deferred(engine: Any, source: dict[str, Any], now: datetime) -> CrawlResult
     with write(engine) as conn:
         store.log_fetch(conn, {"source": source["name"], "started_at": now, "finished_at": now,
                                "status": "warning", "message": message})
-    return CrawlResult(source["name"], "deferred", message=message)
+    return CrawlResult(source["name"], "deferred", message=message, kind=source.get("kind", ""))
 
 
 def _unsupported(engine: Any, source: dict[str, Any], now: datetime) -> CrawlResult:
@@ -174,11 +241,31 @@ def _unsupported(engine: Any, source: dict[str, Any], now: datetime) -> CrawlRes
     with write(engine) as conn:
         store.log_fetch(conn, {"source": source["name"], "started_at": now, "finished_at": now,
                                "status": "warning", "message": message})
-    return CrawlResult(source["name"], "warning", message=message)
+    return CrawlResult(source["name"], "warning", message=message, kind=source.get("kind", ""))
 
 
-def collect_one(settings: Settings, source: dict[str, Any]) -> CrawlResult:
+def _tell(progress: Any, result: CrawlResult) -> None:
+    if progress is not None:
+        progress.source_done(result)
+
+
+def _not_crawled(source: dict[str, Any]) -> CrawlResult:
+    """Interrupted before its crawl began or wrote a word: nothing written, it stays due."""
+    return CrawlResult(source["name"], "interrupted", message="interrupted before it was crawled",
+                       kind=source.get("kind", ""))
+
+
+def collect_one(settings: Settings, source: dict[str, Any], progress: Any = None) -> CrawlResult:
     """One source in its own crawl process: the unit of an Airflow task."""
+    result = _collect_one(settings, source, progress)
+    if progress is not None:
+        progress.source_done(result)
+    return result
+
+
+def _collect_one(settings: Settings, source: dict[str, Any], progress: Any = None) -> CrawlResult:
+    if interrupt.requested():
+        return _not_crawled(source)
     engine = get_engine(settings.db)
     started = datetime.now(timezone.utc)
     early = _deferred(engine, source, started)
@@ -187,8 +274,11 @@ def collect_one(settings: Settings, source: dict[str, Any]) -> CrawlResult:
     if source["kind"] not in SUPPORTED:
         return _unsupported(engine, source, started)
     marker = _log_marker(engine)
-    code, message = run_crawl(settings, source)
-    return _result(engine, source, marker, code, message) or _record_death(engine, source, started, code, message)
+    code, message = run_crawl(settings, source, progress=progress)
+    got = _result(engine, source, marker, code, message)
+    if got is None and interrupt.requested():
+        return _not_crawled(source)
+    return got or _record_death(engine, source, started, code, message)
 
 
 def host_batches(chosen: list[dict[str, Any]], limit: int = MAX_BATCH) -> list[list[dict[str, Any]]]:
@@ -212,10 +302,15 @@ def host_batches(chosen: list[dict[str, Any]], limit: int = MAX_BATCH) -> list[l
     return out
 
 
-def collect_batch(settings: Settings, batch: list[dict[str, Any]]) -> list[CrawlResult]:
+def collect_batch(settings: Settings, batch: list[dict[str, Any]], progress: Any = None) -> list[CrawlResult]:
     """Crawl a batch in one process; sources it left unreported are retried one per process."""
     if len(batch) == 1:
-        return [collect_one(settings, batch[0])]
+        return [collect_one(settings, batch[0], progress)]
+    if interrupt.requested():
+        results = [_not_crawled(src) for src in batch]
+        for r in results:
+            _tell(progress, r)
+        return results
     engine = get_engine(settings.db)
     started = datetime.now(timezone.utc)
     results: dict[str, CrawlResult] = {}
@@ -226,29 +321,41 @@ def collect_batch(settings: Settings, batch: list[dict[str, Any]]) -> list[Crawl
             early = _unsupported(engine, src, started)
         if early is not None:
             results[src["name"]] = early
+            _tell(progress, early)
         else:
             todo.append(src)
     if todo:
         marker = _log_marker(engine)
-        code, message = run_batch_crawl(settings, [s["name"] for s in todo], [host_of(s["url"]) for s in todo])
+        code, message = run_batch_crawl(settings, [s["name"] for s in todo], [host_of(s["url"]) for s in todo],
+                                        progress)
         missing = []
         for src in todo:
             got = _result(engine, src, marker, code, message)
             if got is not None:
                 results[src["name"]] = got
+                _tell(progress, got)
             else:
                 missing.append(src)
-        if missing and code is None:  # the batch ran out of time: no second chance this pass
+        if missing and interrupt.requested():  # stopped by the operator: they stay due, untouched
+            for src in missing:
+                results[src["name"]] = _not_crawled(src)
+                _tell(progress, results[src["name"]])
+        elif missing and code is None:  # the batch ran out of time: no second chance this pass
             for src in missing:
                 results[src["name"]] = _record_death(engine, src, started, code, message)
+                _tell(progress, results[src["name"]])
         else:  # the process died (or never started a spider): isolate the rest
             for src in missing:
-                results[src["name"]] = collect_one(settings, src)
+                results[src["name"]] = collect_one(settings, src, progress)
     return [results[s["name"]] for s in batch]
 
 
-def run(settings: Settings, names: list[str] | None = None) -> list[CrawlResult]:
-    """One collection pass over all active sources (or the named ones, paused or not)."""
+def run(settings: Settings, names: list[str] | None = None, progress: Any = None) -> list[CrawlResult]:
+    """One collection pass over all active sources (or the named ones, paused or not).
+
+    `progress` (pipelines/progress.py) hears of pages and finished sources as they happen; after
+    an interrupt (pipelines/interrupt.py) the pass ends early with the sources it did not reach
+    marked "interrupted"."""
     engine = get_engine(settings.db)
     with read(engine) as conn:
         registry = {s["name"]: s for s in store.list_sources(conn)}
@@ -260,7 +367,9 @@ def run(settings: Settings, names: list[str] | None = None) -> list[CrawlResult]
     else:
         chosen = [s for s in registry.values() if s["status"] == "active"]
     order = {s["name"]: i for i, s in enumerate(chosen)}
+    if progress is not None:
+        progress.set_total(len(chosen))
     batches = sorted(host_batches(chosen), key=len, reverse=True)  # longest first: better packing
     with ThreadPoolExecutor(max_workers=max(1, settings.crawl_parallelism)) as pool:
-        done = [r for rs in pool.map(lambda b: collect_batch(settings, b), batches) for r in rs]
+        done = [r for rs in pool.map(lambda b: collect_batch(settings, b, progress), batches) for r in rs]
     return sorted(done, key=lambda r: order[r.source])

@@ -1,24 +1,26 @@
 """`scrutineer recheck`: re-fetch recent relevant articles and record edits, corrections and
-takedowns as events the next digest reports (the crawl runs as a `scrapy crawl recheck` subprocess)."""
+takedowns as events the next digest reports (the crawl runs as a `scrapy crawl recheck` subprocess,
+through collect's runner of crawl processes: same deadline, progress pipe and Ctrl-C handling)."""
 from __future__ import annotations
 
-import subprocess
 import sys
+from typing import Any
 
-from pipelines.collect import crawl_env
+from pipelines import interrupt
+from pipelines.collect import _run
 from pipelines.errors import UserError
-from pipelines.settings import PROJECT_DIR, Settings
+from pipelines.settings import Settings
 
 
-def run(settings: Settings, days: int = 14) -> int:
-    """Returns the crawl's exit status (0 when it ran); events land in the database."""
-    try:
-        proc = subprocess.run([sys.executable, "-m", "scrapy", "crawl", "recheck", "-a", f"days={days}"],
-                              env=crawl_env(settings), cwd=PROJECT_DIR, capture_output=True, text=True,
-                              timeout=settings.crawl_timeout_s, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired as exc:
-        raise UserError(f"recheck timed out after {settings.crawl_timeout_s:.0f} s") from exc
-    if proc.returncode != 0:
-        tail = [line for line in proc.stderr.splitlines() if line.strip()]
-        raise UserError(f"recheck crawl failed: {tail[-1] if tail else proc.returncode}")
+def run(settings: Settings, days: int = 14, progress: Any = None) -> int:
+    """Returns the crawl's exit status (0 when it ran, 130 when interrupted); events land in the database."""
+    code, err = _run([sys.executable, "-m", "scrapy", "crawl", "recheck", "-a", f"days={days}"], settings,
+                     settings.crawl_timeout_s, capture_stdout=False, progress=progress)
+    if interrupt.requested():
+        return 130
+    if code is None:
+        raise UserError(f"recheck timed out after {settings.crawl_timeout_s:.0f} s")
+    if code != 0:
+        tail = [line for line in err.splitlines() if line.strip()]
+        raise UserError(f"recheck crawl failed: {tail[-1] if tail else code}")
     return 0

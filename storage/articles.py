@@ -86,11 +86,17 @@ def _store_known(conn: Connection, art: Article, row: dict[str, Any]) -> bool:
     return True
 
 
+#: gzip level of the raw page snapshot. Measured on real news pages (~440 KB): level 9, gzip's
+#: default, took 12.6 ms a page, more than a quarter of the page's whole extraction (45 ms), for
+#: 27% of the size; level 1 takes 4.0 ms for 30%. The snapshot is read back rarely (rechecks).
+RAW_GZIP_LEVEL = 1
+
+
 def _version(art: Article, version: int, chash: str, fetched: datetime) -> dict[str, Any]:
     return {
         "article_id": art.id, "version": version, "content_hash": chash, "title": art.title,
         "text": art.text, "fetched_at": fetched, "extraction": art.extraction,
-        "raw_html_gz": gzip.compress(art.raw_html) if art.raw_html else None,
+        "raw_html_gz": gzip.compress(art.raw_html, RAW_GZIP_LEVEL) if art.raw_html else None,
         "raw_title": art.raw_title or None,
     }
 

@@ -80,7 +80,8 @@ def test_a_batch_that_dies_has_its_sources_crawled_one_by_one(
     names = _import(settings, tmp_path, httpserver, feeds=3)
     calls: list[list[str]] = []
 
-    def dying_batch(settings: Settings, batch: list[str], hosts: list[str] | None = None) -> tuple[int | None, str]:
+    def dying_batch(settings: Settings, batch: list[str], hosts: list[str] | None = None,
+                    progress: object = None) -> tuple[int | None, str]:
         calls.append(batch)
         return -9, ""  # as if the OOM killer took the whole batch before any spider reported
 

@@ -15,6 +15,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from crawlers.spiders.base import SourceSpider, describe_failure
+from pipelines.progress import emit
 from storage import articles as store
 from storage.db import read, write
 
@@ -40,6 +41,7 @@ class RecheckSpider(SourceSpider):
                                  cb_kwargs={"target": t}, meta={"target": t, "handle_httpstatus_list": [404, 410]})
 
     async def parse_page(self, response: Any, target: dict[str, Any]) -> None:
+        emit("fetched", source="recheck", url=response.url, status=response.status)
         if response.status in (404, 410):
             with write(self.engine) as conn:
                 store.add_event(conn, target["id"], "taken-down", f"HTTP {response.status} at {response.url}")
