@@ -88,7 +88,7 @@ class StoragePipeline:
         entry = self._entry(health)
         with write(self.spider.engine) as conn:
             source_store.log_fetch(conn, entry)
-        self._done(entry)
+        self._done(entry, spider.source.get("kind", ""))
 
     def _entry(self, health: dict[str, Any]) -> dict[str, Any]:
         spider = self.spider
@@ -109,9 +109,9 @@ class StoragePipeline:
         }
 
     @staticmethod
-    def _done(entry: dict[str, Any]) -> None:
+    def _done(entry: dict[str, Any], kind: str = "") -> None:
         emit("done", source=entry["source"], status=entry["status"], new=entry["items_new"],
-             known=entry["items_known"], updated=entry["items_updated"], message=entry["message"])
+             known=entry["items_known"], updated=entry["items_updated"], message=entry["message"], kind=kind)
 
     def close_spider(self, *args: Any) -> None:
         StoragePipeline.open.discard(self)
@@ -134,7 +134,7 @@ class StoragePipeline:
             if v and health["status"] == "ok":
                 source_store.save_validators(conn, spider.source["name"], v["etag"], v["last_modified"],
                                              v["body_hash"])
-        self._done(entry)
+        self._done(entry, spider.source.get("kind", ""))
 
 
 def learn_outlet_name(conn: Any, spider: Any) -> str | None:

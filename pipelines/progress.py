@@ -106,7 +106,8 @@ class Reporter:
             elif kind == "done":  # a source of a batch finished: its line now, not when the batch ends
                 self._finish(SimpleNamespace(source=ev.get("source"), status=ev.get("status"),
                                              new=int(ev.get("new") or 0), known=int(ev.get("known") or 0),
-                                             updated=int(ev.get("updated") or 0), message=ev.get("message")))
+                                             updated=int(ev.get("updated") or 0), message=ev.get("message"),
+                                             kind=ev.get("kind") or ""))
             self._refresh()
 
     def source_done(self, result: Any) -> None:
