@@ -88,7 +88,7 @@ class StoragePipeline:
         entry = self._entry(health)
         with write(self.spider.engine) as conn:
             source_store.log_fetch(conn, entry)
-        self._done(entry, spider.source.get("kind", ""))
+        self._done(entry, self.spider.source.get("kind", ""))
 
     def _entry(self, health: dict[str, Any]) -> dict[str, Any]:
         spider = self.spider
