@@ -60,7 +60,8 @@ def score(settings: Settings, items: list[dict[str, Any]]) -> dict[str, Any]:
     dup_truth = {it["id"]: it["duplicate_of"] or it["id"] for it in items}
     story_truth = {it["id"]: it["story"] for it in items}
     story = pair_prf(story_truth, {k: v["story"] for k, v in got.items()})
-    out: dict[str, Any] = {"duplicate_pair_f1": round(pair_f1(dup_truth, {k: v["duplicate"] for k, v in got.items()}), 4),
+    dup_got = {k: v["duplicate"] for k, v in got.items()}
+    out: dict[str, Any] = {"duplicate_pair_f1": round(pair_f1(dup_truth, dup_got), 4),
                            "story_pair_f1": story["f1"], "story_pair_p": story["p"], "story_pair_r": story["r"],
                            "articles": len(items)}
     if all(it.get("thread") for it in items):

@@ -4,8 +4,9 @@ TextBlob's lexicon scores "isn't a bad idea" as negative and "criminal justice" 
 model is multinomial logistic regression over negation-scoped word and bigram features (adding
 VADER's scores as features lowered cross-validated macro-F1, 0.811 → 0.802, and tripled the
 cost, so they are not used), trained on `pipelines/data/sentiment_train*.yaml` (our own labelled
-paragraphs, part 3 in the voices issue 15 found missing) when first used: numpy only, about a second, deterministic. It is evaluated on a
-separate set written independently (tests/data/sentiment_labelled.yaml), never trained on.
+paragraphs, part 3 in the voices issue 15 found missing) when first used: numpy only, about a
+second, deterministic. It is evaluated on a separate set written independently
+(tests/data/sentiment_labelled.yaml), never trained on.
 """
 from __future__ import annotations
 
