@@ -68,7 +68,12 @@ def textblob_best(gold: Sequence[str], texts: Sequence[str]) -> tuple[list[str],
 
 
 def score_tone(items: list[dict[str, object]]) -> dict[str, object]:
-    texts, gold = [str(i["text"]) for i in items], [str(i["label"]) for i in items]
+    """Ours and TextBlob on what the pipeline reads for an article's tone: its opening sentences
+    (`enrich.lead_text`; a paragraph is read whole)."""
+    from pipelines.enrich import lead_text
+
+    texts = [lead_text(str(i.get("title") or ""), str(i["text"])) for i in items]
+    gold = [str(i["label"]) for i in items]
     ours = [label for label, _ in tone.classify(texts)]
     tb, cuts = textblob_best(gold, texts)
     return {"items": len(items), "scrutineer_macro_f1": round(macro_f1(gold, ours), 4),
