@@ -117,8 +117,14 @@ class ToneModel:
         return e / e.sum(axis=-1, keepdims=True)
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
-        x = np.stack([self._vector(features(t), t) for t in texts])
-        return self._softmax(x @ self.w + self.b)
+        """Features are binary, so a text's score is the sum of its features' weight rows: no dense
+        vocabulary-sized vector per text (the stance step scores many short sentences)."""
+        z = np.tile(self.b, (len(texts), 1)).astype(np.float32)
+        for row, text in enumerate(texts):
+            idx = sorted({i for i in (self.vocab.get(f) for f in features(text)) if i is not None})
+            if idx:
+                z[row] += self.w[idx].sum(axis=0)
+        return self._softmax(z)
 
 
 def _cache_file(items_bytes: bytes) -> Path:
