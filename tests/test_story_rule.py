@@ -4,6 +4,7 @@ rewrites and analyses of one event stay together."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from pipelines.stories import assign, event_kinds, figures, other_event
 
@@ -59,3 +60,21 @@ def test_legal_threat_next_day_is_a_new_story_and_analysis_joins_the_decision() 
     got = assign(rows, {r["id"] for r in rows})
     assert got["a"] == got["b"] == got["c"]
     assert got["d"] != got["a"]
+
+
+def test_stories_file_scored_from_the_command_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).parent.parent
+    done = subprocess.run([sys.executable, "-m", "pipelines.corpus_eval",
+                           str(root / "tests" / "data" / "dedup_corpus" / "holdout.yaml")],
+                          capture_output=True, text=True, cwd=root, check=False)
+    assert done.returncode == 0, done.stderr
+    figures_ = dict(kv.split("=") for kv in done.stdout.split())
+    assert {"story_pair_f1", "story_pair_p", "story_pair_r", "thread_pair_f1", "duplicate_pair_f1"} <= set(figures_)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("articles: [{id: x}]\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "pipelines.corpus_eval", str(bad)], capture_output=True,
+                          text=True, cwd=root, check=False)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
