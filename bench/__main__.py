@@ -188,6 +188,25 @@ def bench_enrich(ctx: Context) -> list[Row]:
                 {"articles": len(texts)})]
 
 
+def bench_process_cost(ctx: Context) -> list[Row]:
+    """process (dedupe, enrich, stories) on 600 600-word articles in its own process: the issue-15
+    budget is >= 100 articles/s on this 2-core machine and peak memory under 1 GiB."""
+    import subprocess
+    import sys
+
+    n = int(os.environ.get("SCRUTINEER_BENCH_PROCESS_N", "600"))
+    out = subprocess.run([sys.executable, "-m", "bench.process_cost", str(n), str(ctx.workdir)],
+                         capture_output=True, text=True, check=True, cwd=PROJECT_DIR)
+    fig = json.loads(out.stdout.strip().splitlines()[-1])
+    model = (f"tone model: {fig['tone_vocabulary']:,} features, {fig['tone_weights_mb']} MiB of weights, "
+             f"{fig['tone_model_load_s']} s to load or train")
+    return [Row("process_cost", "process, 600-word articles (dedupe+enrich+stories)", fig["articles_per_s"],
+                "articles/s", None, f"target >= 100 articles/s; {fig['articles_per_cpu_s']} per CPU-second; " + model,
+                fig),
+            Row("process_cost_rss", "process, 600-word articles (peak RSS)", fig["peak_rss_mb"], "MiB", None,
+                "whole process; target under 1024 MiB", fig)]
+
+
 def bench_dedup(ctx: Context) -> list[Row]:
     """Incremental dedup + stories as the archive grows, and LSH against naive all-pairs on 3,000."""
     import subprocess
@@ -283,7 +302,8 @@ def bench_load(ctx: Context) -> list[Row]:
 
 
 BENCHMARKS: list[Benchmark] = [bench_extraction, bench_crawl, bench_realcrawl, bench_repoll, bench_collect,
-                               bench_process, bench_enrich, bench_digest, bench_dedup, bench_dag_parse, bench_load]
+                               bench_process, bench_enrich, bench_process_cost, bench_digest, bench_dedup,
+                               bench_dag_parse, bench_load]
 
 
 def render(rows: list[Row]) -> str:

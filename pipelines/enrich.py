@@ -15,13 +15,39 @@ from storage.db import get_engine, read, write
 
 BATCH = 200
 TONE_SENTENCES = 6
-STANCE_SENTENCES = 3
+#: Body sentences naming an entity that are read for its stance (bounded cost per tag).
+STANCE_SENTENCES = 6
 
 
 def lead_text(title: str, body: str, limit: int = TONE_SENTENCES) -> str:
     """Title and opening sentences: where a news report states its tone, and a bounded cost
     however long the article (the tone model was trained on paragraphs of this size)."""
     return " ".join([title, *sentences(body)[:limit]]).strip()
+
+
+def stances(title: str, hits: dict[str, Any]) -> dict[str, tuple[float, str]]:
+    """(polarity, evidence sentence) per tag, from the body sentences that name it, never the
+    headline: a headline about a dispute says nothing of each party's part in it. Each sentence is
+    scored on its own (one stance per sentence and entity) and the one with the clearest tone
+    speaks for the entity, so the evidence shown is the sentence that carries the stance; when no
+    sentence has a clear tone the stance is neutral and the evidence is the first body sentence
+    naming it (the matched sentence when only the headline does)."""
+    from pipelines.text import fold
+
+    headline = {fold(s) for s in sentences(f"{title}.")} if title else set()
+    body = {slug: [s for s in hit.sentences if s not in headline][:STANCE_SENTENCES] for slug, hit in hits.items()}
+    flat = sorted({s for sents in body.values() for s in sents})
+    polarity = dict(zip(flat, (p for _, p in tone.classify(flat)), strict=True))
+    out = {}
+    for slug, hit in hits.items():
+        scored = sorted(((polarity[s], s) for s in body[slug]), key=lambda ps: -abs(ps[0]))
+        if scored and tone.label_for(scored[0][0]) != "neutral":
+            out[slug] = scored[0]
+        else:  # neutral: a polarity the digest reads as neutral, and the sentence that matched
+            pol = scored[0][0] if scored else 0.0
+            out[slug] = (max(-tone.STANCE_MARGIN / 2, min(tone.STANCE_MARGIN / 2, pol)),
+                         body[slug][0] if body[slug] else hit.evidence)
+    return out
 
 
 #: The opening this many characters decide the language: about 170 words, plenty for a news
@@ -66,11 +92,11 @@ def enrich_one(row: dict[str, Any], settings: Settings) -> dict[str, Any]:
               "textblob_polarity": None, "sentiment_polarity": 0.0, "sentiment_label": "neutral"}
     if flag is None:
         lead = lead_text(row["title"], body)
-        texts = [lead] + [" ".join(tags[t["slug"]].sentences[:STANCE_SENTENCES]) for t in tag_rows]
-        scored = tone.classify(texts)
-        result["sentiment_label"], result["sentiment_polarity"] = scored[0]
-        for t, (_, polarity) in zip(tag_rows, scored[1:], strict=True):
-            t["polarity"] = polarity  # entity-targeted stance: the sentences that mention it
+        result["sentiment_label"], result["sentiment_polarity"] = tone.classify([lead])[0]
+        stance = stances(row["title"], tags)
+        for t in tag_rows:
+            polarity, evidence = stance[t["slug"]]
+            t["polarity"], t["evidence"] = polarity, evidence[:1000]  # entity-targeted stance and its sentence
         result["textblob_polarity"] = sentiment.polarity(lead)  # the baseline on the same text
     return result
 

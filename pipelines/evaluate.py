@@ -30,6 +30,14 @@ def pair_f1(truth: dict[str, str], got: dict[str, str]) -> float:
     return _f1(len(t & g), len(g - t), len(t - g))
 
 
+def pair_prf(truth: dict[str, str], got: dict[str, str]) -> dict[str, float]:
+    """Pair precision, recall and F1: precision falls when events are merged, recall when one is split."""
+    t, g = _pairs(truth), _pairs(got)
+    tp = len(t & g)
+    return {"p": round(tp / len(g), 4) if g else 1.0, "r": round(tp / len(t), 4) if t else 1.0,
+            "f1": round(_f1(tp, len(g - t), len(t - g)), 4)}
+
+
 def match_records(records: Iterable[dict[str, Any]], truth: dict[str, Any],
                   outlets: dict[str, str]) -> dict[str, dict[str, Any]]:
     """Key every exported record as "outlet path" via its canonical URL."""

@@ -20,7 +20,9 @@ FLOORS = {
     # Deterministic since stories stopped depending on which copy was crawled first (measured 0.45 on
     # every run; before, 0.45-0.60 by crawl order). The demo labels a running theme as one story;
     # the story gate that matters is the labelled corpus (tests/test_dedup_corpus.py, 0.93).
-    "story_pair_f1": 0.45,
+    # Issue 15 (same-event evidence, follow-up events split): measured 0.7042 (was 0.4533); kept
+    # 0.05 below, since a page lost to a timeout on a loaded box moves a crawled set's pairs.
+    "story_pair_f1": 0.65,
     "sentiment_macro_f1": 0.20,  # TextBlob alone; the sentiment issue replaces it
 }
 
