@@ -119,11 +119,12 @@ def login(settings: Settings, email: str, password: str, address: str) -> tuple[
         ok = _hasher.verify(user["password_hash"] if user else _DUMMY_HASH, password) and user is not None
     except (VerificationError, InvalidHashError):
         ok = False
-    with write(engine) as conn:
-        if not ok:
+    if not ok:
+        with write(engine) as conn:  # committed before refusing
             store.record_failure(conn, email or "-", address)
             store.purge_expired(conn)
-            raise UserError("wrong email or password")
+        raise UserError("wrong email or password")
+    with write(engine) as conn:
         if user is not None and _hasher.check_needs_rehash(user["password_hash"]):
             store.set_password_hash(conn, email, _hasher.hash(password))
         sid, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)

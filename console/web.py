@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from pipelines.settings import Settings
@@ -26,7 +26,7 @@ def _safe_url(url: Any) -> str | None:
 
 
 env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True),
-                  undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                  trim_blocks=True, lstrip_blocks=True)
 env.filters["when"] = _when
 env.filters["safe_url"] = _safe_url
 env.filters["q"] = lambda v: quote(str(v), safe="")
