@@ -36,9 +36,9 @@ def settings_of(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+def render(request: Request, template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
     user = getattr(request.state, "user", None)
-    html = env.get_template(name).render(request=request, user=user, csrf=user.csrf if user else "",
+    html = env.get_template(template).render(request=request, user=user, csrf=user.csrf if user else "",
                                          path=request.url.path, **ctx)
     return HTMLResponse(html, status_code=status)
 
