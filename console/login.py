@@ -39,8 +39,9 @@ def login_form(request: Request) -> Response:
 
 
 @router.post("/login")
-async def login_submit(request: Request, email: str = Form("", max_length=320), password: str = Form("", max_length=1024),
-                       csrf: str = Form(""), next: str = Form("")) -> Response:  # noqa: A002
+async def login_submit(request: Request, email: str = Form("", max_length=320),
+                       password: str = Form("", max_length=1024), csrf: str = Form(""),
+                       next: str = Form("")) -> Response:  # noqa: A002
     expected = request.cookies.get(auth.LOGIN_CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(csrf, expected):
         raise auth.Forbidden("the login form expired; reload the page and try again")

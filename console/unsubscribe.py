@@ -86,7 +86,7 @@ def confirm(token: str) -> Response:
 async def one_click(request: Request, token: str) -> Response:
     try:
         body = await _read_body(request)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return _page(408, "The request body did not arrive in time.")
     if body is None:
         return _page(413, "Request body too large.")

@@ -27,7 +27,7 @@ from storage.articles import store_articles
 from storage.db import get_engine, write
 from storage.notices import store_notices
 
-CHROMEDRIVER = shutil.which("chromedriver") or ("/usr/bin/chromedriver" if Path("/usr/bin/chromedriver").exists() else None)
+CHROMEDRIVER = shutil.which("chromedriver") or shutil.which("chromedriver", path="/usr/bin:/usr/lib/chromium")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMEDRIVER is None or CHROMIUM is None,
                                 reason="Debian's chromium and chromium-driver are not installed (make browser)")

@@ -17,7 +17,8 @@ def index(request: Request) -> Response:
 
 
 @router.post("/password")
-def change(request: Request, current: str = Form("", max_length=1024), new: str = Form("", max_length=1024)) -> Response:
+def change(request: Request, current: str = Form("", max_length=1024),
+           new: str = Form("", max_length=1024)) -> Response:
     try:
         auth.change_password(settings_of(request), request.state.user.email, current, new)
     except UserError as exc:
