@@ -34,6 +34,7 @@ test: $(STAMP) browser
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.console
 
 # The dedup scale run at the issue's full 200,000 articles (about 10 minutes on an idle machine).
 bench-scale: $(STAMP)
