@@ -26,9 +26,8 @@ OPEN = {("GET", "/healthz"), ("GET", "/login"), ("POST", "/login"), ("GET", "/un
         ("POST", "/unsubscribe/{token}")}
 
 
-@pytest.fixture()
-def console(sqlite_url: str) -> Iterator[tuple[Settings, str]]:
-    settings = Settings(db=sqlite_url, public_url="http://127.0.0.1")  # plain http: no Secure flag
+def _serve(url: str) -> Iterator[tuple[Settings, str]]:
+    settings = Settings(db=url, public_url="http://127.0.0.1")  # plain http: no Secure flag
     for role in ("viewer", "analyst", "admin"):
         auth.add_user(settings, f"{role}@example.org", role, PASSWORD)
     httpd = AppServer(create_app(settings)).start()
@@ -37,6 +36,17 @@ def console(sqlite_url: str) -> Iterator[tuple[Settings, str]]:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@pytest.fixture()
+def console(sqlite_url: str) -> Iterator[tuple[Settings, str]]:
+    yield from _serve(sqlite_url)
+
+
+@pytest.fixture()
+def console_any(db_url: str) -> Iterator[tuple[Settings, str]]:
+    """SQLite and PostgreSQL: sessions and failed-login rows shared through the database."""
+    yield from _serve(db_url)
 
 
 def login(base: str, email: str, password: str = PASSWORD, address_client: httpx.Client | None = None) -> httpx.Client:
@@ -174,8 +184,8 @@ def test_t38_secure_cookie_behind_https(sqlite_url: str) -> None:
         httpd.server_close()
 
 
-def test_t38_eleventh_failed_login_in_a_minute_is_refused(console: tuple[Settings, str]) -> None:
-    _, base = console
+def test_t38_eleventh_failed_login_in_a_minute_is_refused(console_any: tuple[Settings, str]) -> None:
+    _, base = console_any
     client = httpx.Client(base_url=base, timeout=20)
 
     def attempt(email: str, password: str) -> int:
@@ -184,6 +194,17 @@ def test_t38_eleventh_failed_login_in_a_minute_is_refused(console: tuple[Setting
 
     assert [attempt("admin@example.org", f"wrong {i}") for i in range(10)] == [401] * 10
     assert attempt("admin@example.org", PASSWORD) == 429  # refused, even with the right password
+    # Another worker process (a second server on the same database) refuses it too.
+    other = AppServer(create_app(console_any[0])).start()
+    try:
+        with httpx.Client(base_url=other.url, timeout=20) as c2:
+            page = c2.get("/login")
+            token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+            r = c2.post("/login", data={"email": "admin@example.org", "password": PASSWORD, "csrf": token})
+            assert r.status_code == 429
+    finally:
+        other.shutdown()
+        other.server_close()
     # Per address too: the same client trying another account is refused as well.
     assert attempt("viewer@example.org", PASSWORD) == 429
     # A login without the form's own token is refused outright.
