@@ -129,6 +129,7 @@ def login(settings: Settings, email: str, password: str, address: str) -> tuple[
             store.set_password_hash(conn, email, _hasher.hash(password))
         sid, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         store.create_session(conn, digest(sid), email, csrf, SESSION_TTL)
+        store.purge_expired(conn)
     return sid, csrf
 
 

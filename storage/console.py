@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Connection, String, cast, func, or_, select, update
+from sqlalchemy import Connection, String, cast, func, select, update
 
 from storage.schema import article_tags, articles, notices, sources, stories
 
@@ -15,12 +15,14 @@ def _day(value: datetime) -> date:
 
 
 def daily_counts(conn: Connection, since: datetime) -> dict[str, dict[date, int]]:
-    """Articles first seen per source per UTC day since `since` (the sources page's sparklines)."""
+    """Articles first seen per source per UTC day since `since` (the sources page's sparklines).
+    Times are stored as naive UTC on both backends, so date() is the UTC day."""
     out: dict[str, dict[date, int]] = {}
-    rows = conn.execute(select(articles.c.source, articles.c.first_seen_at).where(articles.c.first_seen_at >= since))
-    for name, seen in rows:
-        per_day = out.setdefault(name, {})
-        per_day[_day(seen)] = per_day.get(_day(seen), 0) + 1
+    day = func.date(articles.c.first_seen_at)
+    rows = conn.execute(select(articles.c.source, day, func.count()).where(articles.c.first_seen_at >= since)
+                        .group_by(articles.c.source, day))
+    for name, when, n in rows:
+        out.setdefault(name, {})[when if isinstance(when, date) else date.fromisoformat(str(when)[:10])] = int(n)
     return out
 
 
@@ -89,13 +91,19 @@ def console_filter_notices(conn: Connection, buyer: str | None = None, cpv_prefi
 
 def buyer_stories(conn: Connection, buyers: list[str], since: datetime, limit: int = 20) -> list[dict[str, Any]]:
     """Stories whose articles name one of these buyers in their title (the tenders page's related news)."""
-    names = [b for b in {b.strip() for b in buyers if b} if len(b) >= 4][:20]
+    from storage import search
+
+    names = sorted({b.strip() for b in buyers if b and len(b.strip()) >= 4})[:10]
     if not names:
         return []
-    cond = or_(*(func.lower(articles.c.title).contains(b.lower(), autoescape=True) for b in names))
+    # The buyers' names as phrases, through the full-text index (a LIKE would scan every title).
+    query = search.Query(clauses=[[search._words(b) for b in names if search._words(b)]])
+    if not query.clauses[0]:
+        return []
+    hits = search.matching_ids(conn, query).subquery()
     rows = conn.execute(select(stories.c.id, stories.c.headline, stories.c.last_seen_at).distinct()
                         .join(articles, articles.c.story_id == stories.c.id)
-                        .where(cond, articles.c.published_at >= since)
+                        .where(articles.c.id.in_(select(hits.c.id)), articles.c.published_at >= since)
                         .order_by(stories.c.last_seen_at.desc()).limit(limit))
     return [dict(r._mapping) for r in rows]
 

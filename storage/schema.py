@@ -301,6 +301,9 @@ login_attempts = Table(
     Column("at", UTCDateTime, nullable=False, index=True),
 )
 
+#: The console's sources page counts articles first seen in the last 7 days per source.
+Index("ix_articles_first_seen_at", articles.c.first_seen_at)
+
 #: Full-text search objects created by migration 0007 outside this metadata (an FTS5 virtual table
 #: and its shadow tables on SQLite, an expression GIN index on PostgreSQL): schema comparisons skip them.
 FTS_PREFIX = "articles_fts"

@@ -129,6 +129,7 @@ def search(conn: Connection, q: str = "", filters: Filters | None = None, limit:
     f = filters or Filters()
     stmt = select(*(articles.c[c] for c in LIST_COLUMNS))
     query = parse(q) if q and q.strip() else None
+    order: Any = articles.c.published_at.desc()
     if query is not None and query.clauses:
         if conn.dialect.name == "postgresql":
             stmt = stmt.where(_pg_condition(query))
@@ -136,6 +137,9 @@ def search(conn: Connection, q: str = "", filters: Filters | None = None, limit:
             ids = text("SELECT rowid FROM articles_fts WHERE articles_fts MATCH :match").bindparams(
                 match=fts5_expression(query))
             stmt = stmt.where(literal_column("articles.rowid").in_(ids))
+            # Unary + keeps SQLite from walking the published_at index (and testing every article
+            # against the match): the matches are looked up by rowid, then sorted.
+            order = literal_column("+articles.published_at").desc()
     conds: list[Any] = []
     if f.start is not None:
         conds.append(articles.c.published_at >= f.start)
@@ -155,8 +159,18 @@ def search(conn: Connection, q: str = "", filters: Filters | None = None, limit:
         conds.append(articles.c.duplicate_of.is_(None))
     if conds:
         stmt = stmt.where(and_(*conds))
-    stmt = stmt.order_by(articles.c.published_at.desc(), articles.c.id).limit(limit).offset(offset)
+    stmt = stmt.order_by(order, articles.c.id).limit(limit).offset(offset)
     return [dict(r._mapping) for r in conn.execute(stmt)]
+
+
+def matching_ids(conn: Connection, query: Query) -> Any:
+    """SELECT articles.id of the articles matching a parsed query (for joins elsewhere in storage)."""
+    stmt = select(articles.c.id)
+    if conn.dialect.name == "postgresql":
+        return stmt.where(_pg_condition(query))
+    ids = text("SELECT rowid FROM articles_fts WHERE articles_fts MATCH :match").bindparams(
+        match=fts5_expression(query))
+    return stmt.where(literal_column("articles.rowid").in_(ids))
 
 
 def sources_of_outlet(conn: Connection, outlet: str) -> list[str]:

@@ -16,6 +16,22 @@ from storage import search as store
 from storage.db import get_engine, read
 from storage.sources import outlet_names
 
+_facets: dict[str, tuple[float, dict[str, list[str]]]] = {}
+FACETS_TTL_S = 60.0
+
+
+def facets(settings: Settings, conn: Any) -> dict[str, list[str]]:
+    """The filter menus' values, cached a minute per process: reading them scans whole tables."""
+    import time
+
+    now = time.monotonic()
+    hit = _facets.get(settings.db)
+    if hit is None or now - hit[0] > FACETS_TTL_S:
+        hit = (now, store.facets(conn))
+        _facets[settings.db] = hit
+    return hit[1]
+
+
 router = APIRouter(prefix="/articles", dependencies=[Depends(auth.page_user)], include_in_schema=False)
 PAGE = 50
 TONES = ("positive", "neutral", "negative")
@@ -66,7 +82,7 @@ def index(request: Request) -> Response:
     filters, errors = parse_filters(settings, params)
     rows: list[dict[str, Any]] = []
     with read(get_engine(settings.db)) as conn:
-        facets = store.facets(conn)
+        menus = facets(settings, conn)
         outlets = outlet_names(conn)
         if not errors:
             try:
@@ -78,7 +94,7 @@ def index(request: Request) -> Response:
         r["outlet"] = outlets.get(r["source"], r["source"])
     status = 400 if errors else 200
     return render(request, "articles.html", status=status, rows=rows[:PAGE], more=more, page=page, q=q,
-                  params=dict(params), errors=errors, facets=facets,
+                  params=dict(params), errors=errors, facets=menus,
                   outlet_choices=sorted(set(outlets.values())), tones=TONES)
 
 

@@ -79,6 +79,7 @@ def upgrade() -> None:
     op.create_index(op.f('ix_login_attempts_account'), 'login_attempts', ['account'], unique=False)
     op.create_index(op.f('ix_login_attempts_address'), 'login_attempts', ['address'], unique=False)
     op.create_index(op.f('ix_login_attempts_at'), 'login_attempts', ['at'], unique=False)
+    op.create_index('ix_articles_first_seen_at', 'articles', ['first_seen_at'], unique=False)
     if op.get_bind().dialect.name == 'postgresql':
         op.execute(f"CREATE INDEX ix_articles_fts ON articles USING gin ({PG_TSVECTOR})")
     else:
@@ -93,6 +94,7 @@ def downgrade() -> None:
         for name in ('articles_fts_ai', 'articles_fts_ad', 'articles_fts_au'):
             op.execute(f"DROP TRIGGER IF EXISTS {name}")
         op.execute("DROP TABLE IF EXISTS articles_fts")
+    op.drop_index('ix_articles_first_seen_at', table_name='articles')
     op.drop_table('login_attempts')
     op.drop_table('api_tokens')
     op.drop_table('sessions')
