@@ -127,10 +127,18 @@ def measure(url: str, paths: list[str]) -> dict[str, float]:
         httpd.server_close()
 
 
+class _Lines(list):  # type: ignore[type-arg]
+    """Printed as they come (a long run shows progress), and kept for the summary."""
+
+    def append(self, line: str) -> None:  # type: ignore[override]
+        print(line, flush=True)
+        super().append(line)
+
+
 def bench_backend(label: str, url: str, n_pages: int, n_search: int) -> list[str]:
     settings = Settings(db=url)
     auth.add_user(settings, "bench@example.org", "viewer", PASSWORD)
-    lines = []
+    lines = _Lines()
     t = time.perf_counter()
     populate(url, n_pages, 0)
     lines.append(f"console[{label}]: {n_pages} articles inserted in {time.perf_counter() - t:.0f} s")
@@ -171,7 +179,6 @@ def main(argv: list[str]) -> int:
             dispose_all()
             with admin.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    print("\n".join(lines))
     return 0
 
 
