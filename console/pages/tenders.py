@@ -17,6 +17,8 @@ from storage.db import get_engine, read
 
 router = APIRouter(dependencies=[Depends(auth.page_user)], include_in_schema=False)
 STAGES = ("planning", "tender", "award", "contract")
+PAGE_ROWS = 200  # shown on the page; the CSV carries up to CSV_ROWS
+CSV_ROWS = 20_000
 CSV_COLUMNS = ("published_at", "buyer", "title", "stage", "value", "currency", "cpv", "tender_deadline", "suppliers",
                "ocid", "url")
 
@@ -56,24 +58,26 @@ def parse(params: Any) -> tuple[dict[str, Any], dict[str, str]]:
     return out, errors
 
 
-def _rows(request: Request) -> tuple[list[dict[str, Any]], dict[str, str]]:
+def _rows(request: Request, limit: int) -> tuple[list[dict[str, Any]], dict[str, str]]:
     filters, errors = parse(request.query_params)
     if errors:
         return [], errors
     with read(get_engine(settings_of(request).db)) as conn:
-        return reads.console_filter_notices(conn, **filters), errors
+        return reads.console_filter_notices(conn, **filters, limit=limit), errors
 
 
 @router.get("/tenders")
 def index(request: Request) -> Response:
-    rows, errors = _rows(request)
+    rows, errors = _rows(request, PAGE_ROWS + 1)
+    more = len(rows) > PAGE_ROWS
+    rows = rows[:PAGE_ROWS]
     related: list[dict[str, Any]] = []
     if rows:
         with read(get_engine(settings_of(request).db)) as conn:
             related = reads.buyer_stories(conn, [r["buyer"] or "" for r in rows],
                                           datetime.now(timezone.utc) - timedelta(days=365))
     return render(request, "tenders.html", status=400 if errors else 200, rows=rows, errors=errors,
-                  params=dict(request.query_params), stages=STAGES, related=related,
+                  params=dict(request.query_params), stages=STAGES, related=related, more=more,
                   query=request.url.query)
 
 
@@ -87,7 +91,7 @@ def _cell(value: Any) -> str:
 
 @router.get("/tenders.csv")
 def export(request: Request) -> Response:
-    rows, errors = _rows(request)
+    rows, errors = _rows(request, CSV_ROWS)
     if errors:
         return Response("; ".join(f"{k}: {v}" for k, v in errors.items()), status_code=400, media_type="text/plain")
     buf = io.StringIO()
