@@ -5,7 +5,7 @@ SCRUTINEER_TEST_PG_URL names a server) PostgreSQL.
 
 Articles are synthetic (a Zipf-distributed vocabulary with the domain's words mixed in), inserted
 in bulk through storage's own tables, so the FTS triggers and the GIN index do their real work.
-`python -m bench.console [N_SEARCH] [N_PAGES]`.
+`python -m bench.console [N_SEARCH] [N_PAGES] [sqlite|postgresql]` (both backends by default).
 """
 from __future__ import annotations
 
@@ -161,11 +161,13 @@ def bench_backend(label: str, url: str, n_pages: int, n_search: int) -> list[str
 def main(argv: list[str]) -> int:
     n_search = int(argv[0]) if argv else 200_000
     n_pages = int(argv[1]) if len(argv) > 1 else 50_000
+    backends = argv[2:] or ["sqlite", "postgresql"]
     lines: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="scrutineer-console-bench-") as tmp:
-        lines += bench_backend("sqlite", f"sqlite:///{Path(tmp) / 'bench.sqlite'}", n_pages, n_search)
+    if "sqlite" in backends:
+        with tempfile.TemporaryDirectory(prefix="scrutineer-console-bench-") as tmp:
+            lines += bench_backend("sqlite", f"sqlite:///{Path(tmp) / 'bench.sqlite'}", n_pages, n_search)
     pg = os.environ.get("SCRUTINEER_BENCH_PG_URL") or os.environ.get("SCRUTINEER_TEST_PG_URL")
-    if pg:
+    if pg and "postgresql" in backends:
         from sqlalchemy.engine import make_url
 
         name = f"scrutineer_bench_{uuid.uuid4().hex[:8]}"
