@@ -167,6 +167,8 @@ def main(argv: list[str]) -> int:
         with tempfile.TemporaryDirectory(prefix="scrutineer-console-bench-") as tmp:
             lines += bench_backend("sqlite", f"sqlite:///{Path(tmp) / 'bench.sqlite'}", n_pages, n_search)
     pg = os.environ.get("SCRUTINEER_BENCH_PG_URL") or os.environ.get("SCRUTINEER_TEST_PG_URL")
+    if not pg and "postgresql" in backends:
+        print("console[postgresql]: skipped (set SCRUTINEER_BENCH_PG_URL or SCRUTINEER_TEST_PG_URL)", flush=True)
     if pg and "postgresql" in backends:
         from sqlalchemy.engine import make_url
 

@@ -135,6 +135,11 @@ def test_console_journeys_in_chromium(demo: dict[str, Any], browser: Any) -> Non
         assert len(rows) >= 1, browser.find_element(By.TAG_NAME, "main").text[:2000]
         assert rows[0].find_elements(By.TAG_NAME, "td")[0].text.strip()  # a headline
         assert "items would be stored" in browser.find_element(By.ID, "preview-count").text
+        browser.find_element(By.ID, "accept-source").click()
+        assert browser.current_url.endswith("/sources")
+        row = next(r for r in browser.find_elements(By.CSS_SELECTOR, "#sources tbody tr") if "browser-added" in r.text)
+        assert "active" in row.text and row.find_elements(By.CSS_SELECTOR, "svg.spark")
+        browser.save_screenshot(str(shots / "02b-sources.png"))
 
     # Search a phrase and open an article.
     browser.get(base + "/articles")
