@@ -112,7 +112,8 @@ def _probe_clean(driver: Any) -> None:
 
 def test_console_journeys_in_chromium(demo: dict[str, Any], browser: Any) -> None:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
+    from selenium.webdriver.support import expected_conditions as EC  # noqa: N812 - Selenium's own idiom
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     from pipelines.newsroom import Newsroom
 
@@ -128,7 +129,9 @@ def test_console_journeys_in_chromium(demo: dict[str, Any], browser: Any) -> Non
         Select(browser.find_element(By.ID, "source-kind")).select_by_visible_text("rss")
         browser.find_element(By.ID, "source-url").send_keys(feed["url"])
         browser.find_element(By.ID, "preview-source").click()
-        assert "/sources/browser-added/preview" in browser.current_url
+        WebDriverWait(browser, 180).until(EC.url_contains("/preview"))  # the dry run takes seconds
+        main_text = browser.find_element(By.TAG_NAME, "main").text[:1500]
+        assert "/sources/browser-added/preview" in browser.current_url, main_text
         rows = browser.find_elements(By.CSS_SELECTOR, "#preview tbody tr")
         browser.save_screenshot(str(shots / "02-source-preview.png"))
         # Items this database already holds are not stored again, so the preview lists what is new.
@@ -136,7 +139,7 @@ def test_console_journeys_in_chromium(demo: dict[str, Any], browser: Any) -> Non
         assert rows[0].find_elements(By.TAG_NAME, "td")[0].text.strip()  # a headline
         assert "items would be stored" in browser.find_element(By.ID, "preview-count").text
         browser.find_element(By.ID, "accept-source").click()
-        assert browser.current_url.endswith("/sources")
+        WebDriverWait(browser, 60).until(EC.url_matches(r"/sources$"))
         row = next(r for r in browser.find_elements(By.CSS_SELECTOR, "#sources tbody tr") if "browser-added" in r.text)
         assert "active" in row.text and row.find_elements(By.CSS_SELECTOR, "svg.spark")
         browser.save_screenshot(str(shots / "02b-sources.png"))
