@@ -292,6 +292,70 @@ def cmd_unsubscribe_server(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_web(args: argparse.Namespace) -> int:
+    from console.app import create_app
+    from console.server import AppServer
+    from storage.db import get_engine
+
+    settings = _settings(args)
+    get_engine(settings.db)  # migrate (and fail with one line) before listening
+    try:
+        httpd = AppServer(create_app(settings), args.host, args.port)
+    except OSError as exc:
+        raise UserError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from exc
+    print(f"console on http://{args.host}:{httpd.server_address[1]}/", flush=True)
+    try:
+        httpd.serve_forever()
+    finally:
+        httpd.server_close()
+    return 0
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_file:
+        try:
+            return Path(args.password_file).read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise UserError(f"cannot read {args.password_file}: {exc.strerror}") from exc
+    import getpass
+
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise UserError("the passwords differ")
+    return first
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    from console import auth
+
+    outcome = auth.add_user(_settings(args), args.email, args.role, _read_password(args))
+    print(f"{args.email.strip().lower()}: {outcome} ({args.role})")
+    return 0
+
+
+def cmd_users_list(args: argparse.Namespace) -> int:
+    from console import auth
+
+    for u in auth.list_users(_settings(args)):
+        print(f"{u['email']:<40} {u['role']:<8} {_when(u['created_at'])}")
+    return 0
+
+
+def cmd_users_remove(args: argparse.Namespace) -> int:
+    from console import auth
+
+    known = auth.remove_user(_settings(args), args.email)
+    print(f"{args.email}: {'removed' if known else 'no such user'}")
+    return 0
+
+
+def cmd_users_token(args: argparse.Namespace) -> int:
+    from console import auth
+
+    print(auth.new_token(_settings(args), args.email))
+    return 0
+
+
 def _day(value: str) -> datetime:
     try:
         return datetime.combine(date.fromisoformat(value), time(0), timezone.utc)
@@ -509,6 +573,22 @@ def build_parser() -> argparse.ArgumentParser:
             "serve the one-click unsubscribe endpoint (RFC 8058; put it behind HTTPS)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
+
+    p = add(sub, "web", cmd_web, "serve the console (web app and JSON API; put it behind HTTPS)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+
+    usr = sub.add_parser("users", help="console accounts", description="Console accounts.")
+    usrs = usr.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    p = add(usrs, "add", cmd_users_add, "add a user or change their role and password")
+    p.add_argument("email")
+    p.add_argument("--role", required=True, choices=["viewer", "analyst", "admin"])
+    p.add_argument("--password-file", metavar="FILE", help="read the password from FILE (else prompted)")
+    add(usrs, "list", cmd_users_list, "list users")
+    p = add(usrs, "remove", cmd_users_remove, "remove a user with their sessions and API tokens")
+    p.add_argument("email")
+    p = add(usrs, "token", cmd_users_token, "print a new API token for the user (only its hash is stored)")
+    p.add_argument("email")
 
     p = add(sub, "export", cmd_export, "one record per stored article (JSONL) or notice (JSONL or CSV) on stdout")
     p.add_argument("--kind", choices=["articles", "notices"], default="articles",

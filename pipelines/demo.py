@@ -107,4 +107,20 @@ def run(out: Path, db: str | None = None) -> dict[str, int]:
     print(f"  digests:  {out / 'digest'} (archive: {digest.archive_dir(settings) / 'index.html'})")
     print(f"  outbox:   {outbox} ({len(sink.messages)} messages)")
     print(f"  export:   scrutineer export --format jsonl --db {db}")
+    _console_login(settings, db)
     return summary
+
+
+DEMO_USER = "demo@scrutineer.invalid"
+
+
+def _console_login(settings: Settings, db: str) -> None:
+    """A demo admin with a fresh random password, and the one command that opens the console."""
+    import secrets
+
+    from console.auth import add_user
+
+    password = secrets.token_urlsafe(12)
+    add_user(settings, DEMO_USER, "admin", password)
+    print(f"  console:  SCRUTINEER_PUBLIC_URL=http://127.0.0.1:8000 scrutineer web --db {db}")
+    print(f"            then open http://127.0.0.1:8000/ and log in as {DEMO_USER} / {password}")

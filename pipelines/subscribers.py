@@ -79,7 +79,13 @@ def remove(settings: Settings, email: str) -> bool:
 
 
 def unsubscribe(settings: Settings, token: str) -> str | None:
+    """None for an unknown token, found by a read first: a stream of forged tokens never queues
+    for the write lock (REDTEAM R14)."""
     if not token or len(token) < 32:
         return None
-    with write(get_engine(settings.db)) as conn:
+    engine = get_engine(settings.db)
+    with read(engine) as conn:
+        if people.subscriber_by_token(conn, token) is None:
+            return None
+    with write(engine) as conn:
         return people.set_subscriber_status(conn, token=token, status="unsubscribed")

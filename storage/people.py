@@ -35,6 +35,11 @@ def list_subscribers(conn: Connection, active_only: bool = True) -> list[dict[st
     return [dict(r._mapping) for r in conn.execute(stmt)]
 
 
+def subscriber_by_token(conn: Connection, token: str) -> dict[str, Any] | None:
+    row = conn.execute(select(subscribers.c.email, subscribers.c.status).where(subscribers.c.token == token)).first()
+    return dict(row._mapping) if row else None
+
+
 def set_subscriber_status(conn: Connection, *, email: str | None = None, token: str | None = None,
                           status: str) -> str | None:
     """Set the status by email or token; returns the email it applied to (None when unknown)."""

@@ -268,3 +268,58 @@ host_pacing = Table(
 
 Index("ix_articles_pending", articles.c.processed_hash)
 Index("ix_articles_source_title_key", articles.c.source, articles.c.title_key)
+
+# -- the console (issue 14): accounts, server-side sessions, API tokens, login attempts ----------
+users = Table(
+    "users",
+    metadata,
+    Column("email", String(320), primary_key=True),
+    Column("password_hash", Text, nullable=False),  # argon2id, never the password
+    Column("role", String(16), nullable=False),  # viewer | analyst | admin
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    # Server-side, so every uvicorn worker sees the same sessions and logout is immediate. The
+    # cookie holds a random secret; only its sha256 is stored, so a database read cannot log in.
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_email", String(320), ForeignKey("users.email", ondelete="CASCADE"), nullable=False,
+           index=True),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),  # sha256 of the bearer token
+    Column("user_email", String(320), ForeignKey("users.email", ondelete="CASCADE"), nullable=False,
+           index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+)
+
+login_attempts = Table(
+    "login_attempts",
+    metadata,
+    # Failed logins only, per account and per client address, shared by every worker.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account", String(320), nullable=False, index=True),
+    Column("address", String(64), nullable=False, index=True),
+    Column("at", UTCDateTime, nullable=False, index=True),
+)
+
+#: The console's sources page counts articles first seen in the last 7 days per source.
+Index("ix_articles_first_seen_at", articles.c.first_seen_at)
+
+#: Full-text search objects created by migration 0007 outside this metadata (an FTS5 virtual table
+#: and its shadow tables on SQLite, an expression GIN index on PostgreSQL): schema comparisons skip them.
+FTS_PREFIX = "articles_fts"
+
+
+def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+    """Alembic's include_name hook: leave the full-text objects out of metadata comparisons."""
+    return not (name or "").startswith((FTS_PREFIX, "ix_" + FTS_PREFIX))

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from storage.article import Article, content_hash
 from storage.articles import store_articles
 from storage.db import get_engine, read, write
-from storage.schema import article_versions, articles, metadata
+from storage.schema import article_versions, articles, include_name, metadata
 
 
 def _art(url: str, text: str, **kw: object) -> Article:
@@ -21,7 +21,7 @@ def _art(url: str, text: str, **kw: object) -> Article:
 def test_migration_head_matches_schema(db_url: str) -> None:
     engine = get_engine(db_url)
     with engine.connect() as conn:
-        diffs = compare_metadata(MigrationContext.configure(conn), metadata)
+        diffs = compare_metadata(MigrationContext.configure(conn, opts={"include_name": include_name}), metadata)
     assert diffs == []
 
 
