@@ -284,6 +284,7 @@ def measure(url: str, log: Callable[[str], None] = print) -> dict[str, Any]:
     fig["build_pages_s"] = time.perf_counter() - t0
     log(f"    {PAGES_AT:,} articles built in {fig['build_pages_s']:.0f} s; timing pages")
     fig["pages"] = time_pages(url)
+    log(f"    pages p95 ms: {fig['pages']}")
     t0 = time.perf_counter()
     populate(url, PAGES_AT, SEARCH_AT)
     fig["build_search_s"] = time.perf_counter() - t0
@@ -291,16 +292,21 @@ def measure(url: str, log: Callable[[str], None] = print) -> dict[str, Any]:
     fig["search"] = time_search(url)
     worst = max(fig["search"], key=fig["search"].get)
     fig["worst_plan"] = explain(url, worst, dict(SEARCHES)[worst])
+    log(f"    {fig}")
     return fig
 
 
 def run(log: Callable[[str], None] = print) -> tuple[dict[str, Any], list[str]]:
     """Both backends; returns the figures and the side-by-side table's lines."""
     results: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="scrutineer-bench-console-") as tmp:
-        log("  console: SQLite")
-        results["sqlite"] = measure(f"sqlite:///{Path(tmp) / 'console.sqlite'}", log)
-        dispose_all()
+    backends = os.environ.get("SCRUTINEER_BENCH_CONSOLE_BACKENDS", "sqlite,postgresql").split(",")
+    if "sqlite" in backends:
+        with tempfile.TemporaryDirectory(prefix="scrutineer-bench-console-") as tmp:
+            log("  console: SQLite")
+            results["sqlite"] = measure(f"sqlite:///{Path(tmp) / 'console.sqlite'}", log)
+            dispose_all()
+    if "postgresql" not in backends:
+        return results, table(results)
     with pg_database() as pg_url:
         if pg_url is None:
             log("  console: PostgreSQL skipped (set SCRUTINEER_BENCH_PG_URL or SCRUTINEER_TEST_PG_URL)")
