@@ -330,11 +330,11 @@ def table(results: dict[str, Any]) -> list[str]:
         rows.append((label, f"< {SEARCH_TARGET_MS}", *(f"{results[b]['search'][q]:.0f}" for b in backends)))
     rows.append(("build (s): pages set, then growth", "-",
                  *(f"{results[b]['build_pages_s']:.0f} + {results[b]['build_search_s']:.0f}" for b in backends)))
-    if "postgresql" not in results:
-        rows.append(("PostgreSQL", "-", *(["skipped: no SCRUTINEER_BENCH_PG_URL / SCRUTINEER_TEST_PG_URL"])))
     w = [max(len(r[i]) for r in rows if i < len(r)) for i in range(max(len(r) for r in rows))]
     lines = ["  ".join(f"{c:<{w[i]}}" if i == 0 else f"{c:>{w[i]}}" for i, c in enumerate(r)) for r in rows]
     lines.insert(1, "-" * len(lines[0]))
+    if "postgresql" not in results:
+        lines.append("PostgreSQL: not measured (SCRUTINEER_BENCH_PG_URL / SCRUTINEER_TEST_PG_URL unset, or not chosen)")
     for b in backends:
         lines += [f"slowest search plan ({b}):", *("  " + p for p in results[b]["worst_plan"])]
     return lines
