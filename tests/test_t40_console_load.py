@@ -6,7 +6,9 @@ then the database is made unavailable for a few seconds (SQLite: its directory r
 new connection can open it; PostgreSQL: the database refuses connections and its sessions are
 terminated), then restored. Expected: every answer is a 200, except a clean 503 page (or JSON 503
 from the API) while the database is down; the same server answers 200 again once it is back, with
-no restart; collect and process exit 0.
+no restart; collect and process exit 0. (On SQLite, connections already in the pool keep the renamed
+file open, so some requests during the outage still succeed, correctly; new connections cannot
+open it and those requests get the 503 page. PostgreSQL drops every session: all get the 503.)
 
 Bounded for CI: T40_SECONDS (default 15) of load instead of RELIABILITY's 60 s, and a 5 s outage
 instead of 10 s (SCRUTINEER_T40_SECONDS / SCRUTINEER_T40_OUTAGE_S for the full run). Latencies per
@@ -175,8 +177,8 @@ def test_t40_load_while_writing_then_database_outage(db_url: str, tmp_path: Path
             time.sleep(LOAD_S)
             writers_stop.set()
             writer.join(timeout=300)  # the run in progress finishes; none starts during the outage
+            outage_start = time.monotonic() - t0  # before: the database may go while begin() runs
             outage.begin()
-            outage_start = time.monotonic() - t0
             time.sleep(OUTAGE_S)
             health_down = httpx.get(httpd.url + "/healthz", timeout=30).status_code
             outage.end()
@@ -211,6 +213,8 @@ def test_t40_load_while_writing_then_database_outage(db_url: str, tmp_path: Path
         {k: len(v) for k, v in phases.items()}
     assert any(a.status == 503 for a in phases["outage"]), "the outage never showed: the test proves nothing"
     assert all(a.status == 200 for a in phases["recovery"]), [a for a in phases["recovery"] if a.status != 200][:5]
-    assert (health_down, health_up) == (503, 200)
+    # SQLite: a pooled connection still holds the renamed file open, so /healthz may be served by it.
+    assert health_up == 200 and health_down == (503 if outage.sqlite_dir is None else health_down)
+    assert health_down in (200, 503)
     assert writer_runs and all(code == 0 for _, code, _ in writer_runs), writer_runs
     assert after.returncode == 0, after.stderr[-2000:]
