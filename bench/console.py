@@ -173,14 +173,22 @@ def p95(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=20, method="inclusive")[18] if len(samples) > 1 else samples[0]
 
 
-def _time(call: Callable[[], Any], repeat: int = REPEAT, warm: int = 3) -> list[float]:
+def _time(call: Callable[[], Any], repeat: int = REPEAT, warm: int = 3, budget_s: float = 30.0) -> list[float]:
+    """`repeat` timed calls after `warm` untimed ones; a slow call (a missed target, seconds each) stops
+    early after three samples once `budget_s` is spent, so `make bench` stays bounded."""
+    started = time.perf_counter()
     for _ in range(warm):
         call()
-    out = []
+        if time.perf_counter() - started > 1.0:
+            break
+    out: list[float] = []
+    started = time.perf_counter()
     for _ in range(repeat):
         t0 = time.perf_counter()
         call()
         out.append((time.perf_counter() - t0) * 1000)
+        if len(out) >= 3 and time.perf_counter() - started > budget_s:
+            break
     return out
 
 
