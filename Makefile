@@ -35,7 +35,6 @@ test: $(STAMP) browser
 # SCRUTINEER_BENCH_ONLY=realcrawl: collect on the real pages `bench-extraction` downloads (skipped without them).
 bench: $(STAMP)
 	EXTRACTION_BENCH=$(EXTRACTION_BENCH) $(BIN)/python -m bench
-	$(BIN)/python -m bench.console
 
 # The dedup scale run at the issue's full 200,000 articles (about 10 minutes on an idle machine).
 bench-scale: $(STAMP)

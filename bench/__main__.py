@@ -301,9 +301,29 @@ def bench_load(ctx: Context) -> list[Row]:
     return []
 
 
+def bench_console(ctx: Context) -> list[Row]:
+    """Console search p95 over 200,000 articles and page p95 at 50,000, SQLite and PostgreSQL (issue 14)."""
+    from bench import console
+
+    figs, lines = console.run(log=lambda line: print(line, flush=True))
+    ctx.notes += ["", *lines]
+    rows = []
+    for backend, fig in figs.items():
+        for key in ("sources", "articles", "tenders"):
+            rows.append(Row(f"console_{key}_{backend}", f"console /{key} page p95 at {console.PAGES_AT:,} articles "
+                            f"({backend})", fig["pages"][key], "ms", None, f"target < {console.PAGE_TARGET_MS} ms",
+                            {"pages": fig["pages"]}))
+        worst = max(fig["search"].values())
+        rows.append(Row(f"console_search_{backend}", f"console search p95, 3 terms + 2 filters, "
+                        f"{console.SEARCH_AT:,} articles ({backend})", worst, "ms", None,
+                        f"slowest of {len(fig['search'])} queries; target < {console.SEARCH_TARGET_MS} ms",
+                        {"search": fig["search"], "plan": fig["worst_plan"]}))
+    return rows
+
+
 BENCHMARKS: list[Benchmark] = [bench_extraction, bench_crawl, bench_realcrawl, bench_repoll, bench_collect,
                                bench_process, bench_enrich, bench_process_cost, bench_digest, bench_dedup,
-                               bench_dag_parse, bench_load]
+                               bench_dag_parse, bench_load, bench_console]
 
 
 def render(rows: list[Row]) -> str:

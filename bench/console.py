@@ -1,190 +1,354 @@
-"""Console response times (issue 14): search p95 over 200,000 articles for a three-term query with
-two filters, and the sources, articles and tenders pages' p95 at 50,000 articles, through a real
-uvicorn server and HTTP client, on SQLite and (when SCRUTINEER_BENCH_PG_URL or
-SCRUTINEER_TEST_PG_URL names a server) PostgreSQL.
+"""The console's speed at archive scale (issue 14): search over 200,000 articles and the sources,
+articles and tenders pages at 50,000, on SQLite and (when a URL is given) PostgreSQL.
 
-Articles are synthetic (a Zipf-distributed vocabulary with the domain's words mixed in), inserted
-in bulk through storage's own tables, so the FTS triggers and the GIN index do their real work.
-`python -m bench.console [N_SEARCH] [N_PAGES] [sqlite|postgresql]` (both backends by default).
+`python -m bench.console` alone, or `SCRUTINEER_BENCH_ONLY=console make bench`. PostgreSQL runs in
+a scratch database created from SCRUTINEER_BENCH_PG_URL or SCRUTINEER_TEST_PG_URL and dropped after.
+
+The archive is synthetic but shaped like ours: about 600 words an article drawn from a few thousand
+paragraphs over a Zipf-distributed vocabulary with the domain's words mixed in, 300 sources, three
+tags an article, stories of eight, a year of publication dates, 20,000 tender notices. Rows go in
+with executemany; the full-text index is dropped for the load and built once at the end (FTS5
+'rebuild'; CREATE INDEX for the GIN), as a restore from a dump would. Pages are timed through a
+real uvicorn server with a logged-in client; search is timed on storage.search.search, the function
+the articles page and the API call.
 """
 from __future__ import annotations
 
 import os
 import random
-import re
 import statistics
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import httpx
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
-from console import auth
-from console.app import create_app
-from console.server import AppServer
-from pipelines.settings import Settings
-from storage.db import dispose_all, get_engine, write
-from storage.schema import article_tags, articles, fetch_log, notices, sources
+from storage import search
+from storage.db import dispose_all, get_engine, read, write
+from storage.schema import article_tags, articles, notices, sources, stories
 
-DOMAIN = ("police facial recognition live camera met palantir algorithm predictive policing data contract "
-          "surveillance biometric retrospective oversight commissioner home office force officers trial "
-          "vendor procurement tender privacy rights").split()
-TAGS = ["facial-recognition", "predictive-policing", "palantir", "met-police", "procurement", "biometrics"]
-TONES = ["positive", "neutral", "negative"]
-SEARCHES = ['facial recognition police', '"live facial" met camera', 'palantir contract oversight',
-            'algorithm OR predictive policing', 'surveillance privacy -football']
-REPEAT = 40
-PASSWORD = "bench password long"
+SEARCH_AT = int(os.environ.get("SCRUTINEER_BENCH_CONSOLE_SEARCH", "200000"))
+PAGES_AT = int(os.environ.get("SCRUTINEER_BENCH_CONSOLE_PAGES", "50000"))
+NOTICES = 20_000
+SOURCES = 300
+STORY_SIZE = 8
+REPEAT = int(os.environ.get("SCRUTINEER_BENCH_CONSOLE_REPEAT", "40"))
+SEARCH_TARGET_MS = 200
+PAGE_TARGET_MS = 300
+NOW = datetime(2026, 12, 7, 12, 0, tzinfo=timezone.utc)
+DOMAIN = ("police facial recognition live camera vans met croydon palantir contract data platform force "
+          "officers algorithm predictive policing custody biometric retrospective watchlist accuracy bias "
+          "commissioner home office procurement tender supplier surveillance privacy rights liberty court "
+          "judicial review deployment trial results arrests suspects database national analytics software "
+          "drone automatic number plate recognition ethics panel oversight scrutiny committee inquiry "
+          "misconduct vendor council mayor budget million pounds innovation chief constable").split()
+TAGS = ["palantir", "met-police", "mopac", "facial-recognition", "procurement", "civil-liberties",
+        "officer-misconduct", "ai-crime", "peterborough", "mark-rowley", "drones", "anpr"]
+TONES = ("positive", "neutral", "negative")
+BUYERS = ["Metropolitan Police Service", "Home Office", "West Midlands Police", "Greater Manchester Police",
+          "Police Scotland", "Thames Valley Police", "Essex Police", "Kent Police", "Avon and Somerset Police",
+          "British Transport Police"]
+#: Three-term queries with two filters (the issue's target), several so no single plan is flattered.
+SEARCHES = [("facial recognition croydon", {"tag": "facial-recognition", "tone": "negative"}),
+            ("palantir contract scrutiny", {"min_relevance": 0.5, "tone": "negative"}),
+            ("live camera arrests", {"week": True, "tag": "met-police"}),
+            ('"facial recognition" vans -football', {"language": "en", "min_relevance": 0.7})]
 
 
-def _vocab(rng: random.Random) -> list[str]:
-    letters = "abcdefghijklmnopqrstuvwxyz"
-    return ["".join(rng.choice(letters) for _ in range(rng.randint(3, 9))) for _ in range(6000)] + DOMAIN * 20
+def _vocabulary(rng: random.Random, size: int = 20_000) -> tuple[list[str], list[float]]:
+    letters = "etaoinshrdlcumwfgypbvk"
+    words = list(dict.fromkeys("".join(rng.choice(letters) for _ in range(rng.randint(3, 9)))
+                               for _ in range(size)))
+    weights = [1 / (rank + 1) for rank in range(len(words))]  # Zipf
+    cum, total = [], 0.0
+    for w in weights:
+        total += w
+        cum.append(total)
+    return words, cum
 
 
-def _rows(start: int, n: int, rng: random.Random, vocab: list[str], now: datetime) -> list[dict[str, Any]]:
-    weights = [1 / (i + 1) for i in range(len(vocab))]
+def _paragraphs(rng: random.Random, n: int = 4000) -> list[str]:
+    words, cum = _vocabulary(rng)
     out = []
-    for i in range(start, start + n):
-        words = rng.choices(vocab, weights, k=90)
-        when = now - timedelta(minutes=rng.randint(0, 60 * 24 * 7 * 26))
-        out.append({"id": f"b{i:019d}", "canonical_url": f"https://bench{i % 40}.example/a/{i}",
-                    "url": f"https://bench{i % 40}.example/a/{i}", "source": f"bench-{i % 40}",
-                    "title": " ".join(words[:9]).capitalize(), "text": " ".join(words), "summary": "",
-                    "published_at": when, "authors": [], "language": "en", "extraction": "trafilatura",
-                    "first_seen_at": when, "fetched_at": when, "content_hash": f"{i:064d}", "version": 1,
-                    "relevance": rng.random(), "relevant": rng.random() < 0.3, "processed_hash": f"{i:064d}",
-                    "sentiment_label": rng.choice(TONES)})
+    for _ in range(n):
+        body = rng.choices(words, cum_weights=cum, k=60)
+        for _ in range(rng.randint(0, 6)):  # the domain's words, a few per paragraph
+            body[rng.randrange(60)] = rng.choice(DOMAIN)
+        out.append(" ".join(body).capitalize() + ".")
     return out
 
 
-def populate(url: str, upto: int, have: int) -> None:
-    rng = random.Random(have)
-    vocab = _vocab(random.Random(7))
-    now = datetime.now(timezone.utc)
+def populate(url: str, start: int, stop: int, seed: int = 14) -> None:
+    """Articles [start, stop) with their tags and stories (and, when start is 0, sources and notices),
+    with the full-text index dropped for the load and rebuilt once."""
+    rng = random.Random(seed + start)
+    paras = _paragraphs(random.Random(seed))
     engine = get_engine(url)
-    if have == 0:
-        with write(engine) as conn:
-            conn.execute(insert(sources), [{"name": f"bench-{k}", "kind": "rss", "url": f"https://bench{k}.example/feed",
-                                            "schedule": "@hourly", "tags": [], "options": {}, "status": "active",
-                                            "created_at": now, "updated_at": now} for k in range(40)])
-            conn.execute(insert(fetch_log), [{"source": f"bench-{k}", "started_at": now - timedelta(hours=h),
-                                              "finished_at": now - timedelta(hours=h), "status": "ok",
-                                              "items_new": 3} for k in range(40) for h in range(0, 24 * 8, 6)])
-            conn.execute(insert(notices), [{"id": f"n{k:019d}", "ocid": f"ocds-b-{k}", "release_id": "1",
-                                            "source": "bench-0", "title": f"Notice {k}",
-                                            "buyer": rng.choice(["Metropolitan Police Service", "Home Office",
-                                                                 "Kent Police"]), "suppliers": [],
-                                            "value": float(rng.randint(1, 10**7)), "currency": "GBP",
-                                            "cpv": [rng.choice(["72000000", "48000000", "35120000"])],
-                                            "stage": rng.choice(["tender", "award"]), "published_at": now,
-                                            "tender_deadline": now + timedelta(days=30), "matched": [],
-                                            "first_seen_at": now}
-                                           for k in range(2000)])
-    for start in range(have, upto, 5000):
-        batch = _rows(start, min(5000, upto - start), rng, vocab, now)
-        with write(engine) as conn:
-            conn.execute(insert(articles), batch)
-            conn.execute(insert(article_tags), [{"article_id": r["id"], "slug": rng.choice(TAGS), "evidence": "e"}
-                                                for r in batch])
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
-            conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
-    else:
-        with engine.connect() as conn:
-            conn.exec_driver_sql("ANALYZE")
+    pg = engine.dialect.name == "postgresql"
+    with write(engine) as conn:
+        if pg:
+            saved = [r[0] for r in conn.execute(text(
+                "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_articles_fts'"))]
+            conn.execute(text("DROP INDEX IF EXISTS ix_articles_fts"))
+        else:
+            saved = [r[0] for r in conn.execute(text(
+                "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'articles_fts_%'"))]
+            for name in ("articles_fts_ai", "articles_fts_ad", "articles_fts_au"):
+                conn.execute(text(f"DROP TRIGGER IF EXISTS {name}"))
+        if start == 0:
+            conn.execute(sources.insert(), [{
+                "name": f"outlet-{k}", "kind": "rss", "url": f"https://outlet{k}.example/feed.xml",
+                "schedule": "@hourly", "tags": [], "options": {}, "status": "active" if k % 17 else "paused",
+                "created_at": NOW - timedelta(days=400), "updated_at": NOW - timedelta(days=1),
+                "failures": k % 3, "next_poll_at": NOW + timedelta(minutes=k % 60),
+                "outlet": f"The Outlet {k} Gazette" if k % 2 else None} for k in range(SOURCES)])
+            conn.execute(notices.insert(), [_notice(rng, k) for k in range(NOTICES)])
+        batch: dict[str, list[dict[str, Any]]] = {"stories": [], "articles": [], "tags": []}
+        for i in range(start, stop):
+            _article(rng, paras, i, batch)
+            if len(batch["articles"]) >= 2000:
+                _flush(conn, batch)
+        _flush(conn, batch)
+        if pg:
+            for stmt in saved:
+                conn.execute(text(stmt))
+            conn.execute(text("ANALYZE"))
+        else:
+            conn.execute(text("INSERT INTO articles_fts(articles_fts) VALUES ('rebuild')"))
+            for stmt in saved:
+                conn.execute(text(stmt))
+            conn.execute(text("ANALYZE"))
 
 
-def _p95(values: list[float]) -> float:
-    return statistics.quantiles(values, n=20)[-1] * 1000 if len(values) >= 20 else max(values) * 1000
+def _flush(conn: Any, batch: dict[str, list[dict[str, Any]]]) -> None:
+    for table, key in ((stories, "stories"), (articles, "articles"), (article_tags, "tags")):
+        if batch[key]:
+            conn.execute(table.insert(), batch[key])
+            batch[key].clear()
 
 
-def measure(url: str, paths: list[str]) -> dict[str, float]:
+def _article(rng: random.Random, paras: list[str], i: int, batch: dict[str, list[dict[str, Any]]]) -> None:
+    sid = f"s{i // STORY_SIZE:019d}"
+    when = NOW - timedelta(seconds=rng.randrange(365 * 86400))
+    aid = f"a{i:019d}"
+    body = "\n\n".join(rng.sample(paras, 10))
+    title = " ".join(rng.sample(DOMAIN, 4) + body.split()[:4]).capitalize()
+    relevance = rng.random()
+    batch["articles"].append({
+        "id": aid, "canonical_url": f"https://outlet{i % SOURCES}.example/news/{i}",
+        "url": f"https://outlet{i % SOURCES}.example/news/{i}", "source": f"outlet-{i % SOURCES}", "guid": None,
+        "title": title, "text": body, "summary": body[:200], "published_at": when, "authors": [],
+        "language": "en" if i % 20 else "cy", "extraction": "trafilatura", "first_seen_at": when,
+        "fetched_at": when, "content_hash": f"{i:064x}", "version": 1, "processed_hash": f"{i:064x}",
+        "duplicate_of": None if i % 9 else (f"a{i - 1:019d}" if i else None), "story_id": sid,
+        "relevance": relevance, "relevant": relevance >= 0.5, "relevance_reason": "synthetic",
+        "sentiment_polarity": rng.uniform(-1, 1), "sentiment_label": rng.choice(TONES), "textblob_polarity": 0.0})
+    for slug in rng.sample(TAGS, 3):
+        batch["tags"].append({"article_id": aid, "slug": slug, "evidence": "A synthetic sentence about it.",
+                              "polarity": rng.uniform(-1, 1)})
+    if i % STORY_SIZE == 0:
+        batch["stories"].append({"id": sid, "headline": title, "first_seen_at": when, "last_seen_at": when,
+                                 "article_count": STORY_SIZE, "thread_id": None})
+
+
+def _notice(rng: random.Random, k: int) -> dict[str, Any]:
+    when = NOW - timedelta(seconds=rng.randrange(365 * 86400))
+    return {"id": f"n{k:019d}", "ocid": f"ocds-bench-{k}", "release_id": f"r{k}", "source": "outlet-0",
+            "title": f"Supply of {rng.choice(DOMAIN)} {rng.choice(DOMAIN)} services", "description": "Synthetic.",
+            "buyer": rng.choice(BUYERS), "suppliers": [], "value": float(rng.randrange(10_000, 5_000_000)),
+            "currency": "GBP", "cpv": [f"{rng.choice(['72', '48', '35', '79'])}{rng.randrange(100000, 999999)}"],
+            "stage": rng.choice(("planning", "tender", "award", "contract")), "published_at": when,
+            "tender_deadline": when + timedelta(days=30), "url": f"https://tenders.example/{k}", "matched": [],
+            "first_seen_at": when}
+
+
+def p95(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=20, method="inclusive")[18] if len(samples) > 1 else samples[0]
+
+
+def _time(call: Callable[[], Any], repeat: int = REPEAT, warm: int = 3, budget_s: float = 30.0) -> list[float]:
+    """`repeat` timed calls after `warm` untimed ones; a slow call (a missed target, seconds each) stops
+    early after three samples once `budget_s` is spent, so `make bench` stays bounded."""
+    started = time.perf_counter()
+    for _ in range(warm):
+        call()
+        if time.perf_counter() - started > 1.0:
+            break
+    out: list[float] = []
+    started = time.perf_counter()
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        call()
+        out.append((time.perf_counter() - t0) * 1000)
+        if len(out) >= 3 and time.perf_counter() - started > budget_s:
+            break
+    return out
+
+
+def time_pages(url: str) -> dict[str, float]:
+    """p95 ms of each page through a real uvicorn server, logged in as an analyst."""
+    import re
+
+    import httpx
+
+    from console import auth
+    from console.app import create_app
+    from console.server import AppServer
+    from pipelines.settings import Settings
+
     settings = Settings(db=url, public_url="http://127.0.0.1")
+    email = "bench@example.org"
+    auth.add_user(settings, email, "analyst", "bench password 1")
     httpd = AppServer(create_app(settings)).start()
     try:
-        client = httpx.Client(base_url=httpd.url, timeout=60)
-        token = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text).group(1)  # type: ignore[union-attr]
-        client.post("/login", data={"email": "bench@example.org", "password": PASSWORD, "csrf": token})
-        out = {}
-        for path in paths:
-            client.get(path)  # warm
-            times = []
-            for _ in range(REPEAT):
-                t = time.perf_counter()
-                r = client.get(path)
-                times.append(time.perf_counter() - t)
-                assert r.status_code == 200, (path, r.status_code)
-            out[path] = _p95(times)
-        return out
+        with httpx.Client(base_url=httpd.url, timeout=60) as client:
+            token = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text).group(1)  # type: ignore[union-attr]
+            client.post("/login", data={"email": email, "password": "bench password 1", "csrf": token})
+            pages = {"sources": "/sources", "articles": "/articles", "articles_page_20": "/articles?page=20",
+                     "articles_search": "/articles?q=facial+recognition+croydon&tag=facial-recognition&tone=negative",
+                     "tenders": "/tenders", "tenders_buyer": "/tenders?buyer=home+office&stage=tender"}
+            out = {}
+            for key, path in pages.items():
+                def get(path: str = path) -> None:
+                    resp = client.get(path)
+                    if resp.status_code != 200:
+                        raise RuntimeError(f"{path}: HTTP {resp.status_code}")
+                out[key] = p95(_time(get, repeat=max(REPEAT // 2, 10)))
+            return out
     finally:
         httpd.shutdown()
         httpd.server_close()
 
 
-class _Lines(list):  # type: ignore[type-arg]
-    """Printed as they come (a long run shows progress), and kept for the summary."""
+def time_search(url: str) -> dict[str, float]:
+    from pipelines import weeks
 
-    def append(self, line: str) -> None:  # type: ignore[override]
-        print(line, flush=True)
-        super().append(line)
+    engine = get_engine(url)
+    out = {}
+    for q, spec in SEARCHES:
+        f = search.Filters(**{k: v for k, v in spec.items() if k != "week"})
+        if spec.get("week"):
+            f.start, f.end = weeks.window("2026-W40")
+
+        def run(q: str = q, f: search.Filters = f) -> None:
+            with read(engine) as conn:
+                search.search(conn, q, f, limit=51)
+        out[q] = p95(_time(run))
+    return out
 
 
-def bench_backend(label: str, url: str, n_pages: int, n_search: int) -> list[str]:
-    settings = Settings(db=url)
-    auth.add_user(settings, "bench@example.org", "viewer", PASSWORD)
-    lines = _Lines()
-    t = time.perf_counter()
-    populate(url, n_pages, 0)
-    lines.append(f"console[{label}]: {n_pages} articles inserted in {time.perf_counter() - t:.0f} s")
-    pages = measure(url, ["/sources", "/articles", "/tenders"])
-    for path, p95 in pages.items():
-        lines.append(f"console[{label}]: {path} p95 {p95:.0f} ms at {n_pages} articles (target < 300 ms)")
-    t = time.perf_counter()
-    populate(url, n_search, n_pages)
-    lines.append(f"console[{label}]: grown to {n_search} articles in {time.perf_counter() - t:.0f} s")
-    searches = measure(url, [f"/articles?{httpx.QueryParams({'q': s, 'tone': 'negative', 'relevance': '0.2'})}"
-                             for s in SEARCHES])
-    worst = max(searches.values())
-    for path, p95 in searches.items():
-        lines.append(f"console[{label}]: search {path} p95 {p95:.0f} ms")
-    lines.append(f"console[{label}]: search p95 worst {worst:.0f} ms over {n_search} articles (target < 200 ms): "
-                 f"{'met' if worst < 200 else 'MISSED'}")
+def explain(url: str, q: str, spec: dict[str, Any]) -> list[str]:
+    """The plan of one search, for the report when a target is missed."""
+    engine = get_engine(url)
+    f = search.Filters(**{k: v for k, v in spec.items() if k != "week"})
+    captured: list[Any] = []
+    with read(engine) as conn:
+        from sqlalchemy import event
+
+        def grab(conn_: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+            captured.append((statement, params))
+        event.listen(engine, "before_cursor_execute", grab)
+        try:
+            search.search(conn, q, f, limit=51)
+        finally:
+            event.remove(engine, "before_cursor_execute", grab)
+        statement, params = captured[-1]
+        prefix = "EXPLAIN ANALYZE " if engine.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN "
+        rows = conn.exec_driver_sql(prefix + statement, params).all()
+    return [" | ".join(str(c) for c in r) for r in rows]
+
+
+@contextmanager
+def pg_database() -> Iterator[str | None]:
+    base = os.environ.get("SCRUTINEER_BENCH_PG_URL") or os.environ.get("SCRUTINEER_TEST_PG_URL")
+    if not base:
+        yield None
+        return
+    name = f"scrutineer_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        dispose_all()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def measure(url: str, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Build PAGES_AT articles, time the pages, grow to SEARCH_AT, time search."""
+    fig: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    populate(url, 0, PAGES_AT)
+    fig["build_pages_s"] = time.perf_counter() - t0
+    log(f"    {PAGES_AT:,} articles built in {fig['build_pages_s']:.0f} s; timing pages")
+    fig["pages"] = time_pages(url)
+    log(f"    pages p95 ms: {fig['pages']}")
+    t0 = time.perf_counter()
+    populate(url, PAGES_AT, SEARCH_AT)
+    fig["build_search_s"] = time.perf_counter() - t0
+    log(f"    grown to {SEARCH_AT:,} articles in {fig['build_search_s']:.0f} s; timing search")
+    fig["search"] = time_search(url)
+    worst = max(fig["search"], key=fig["search"].get)
+    fig["worst_plan"] = explain(url, worst, dict(SEARCHES)[worst])
+    log(f"    {fig}")
+    return fig
+
+
+def run(log: Callable[[str], None] = print) -> tuple[dict[str, Any], list[str]]:
+    """Both backends; returns the figures and the side-by-side table's lines."""
+    results: dict[str, Any] = {}
+    backends = os.environ.get("SCRUTINEER_BENCH_CONSOLE_BACKENDS", "sqlite,postgresql").split(",")
+    if "sqlite" in backends:
+        with tempfile.TemporaryDirectory(prefix="scrutineer-bench-console-") as tmp:
+            log("  console: SQLite")
+            results["sqlite"] = measure(f"sqlite:///{Path(tmp) / 'console.sqlite'}", log)
+            dispose_all()
+    if "postgresql" not in backends:
+        return results, table(results)
+    with pg_database() as pg_url:
+        if pg_url is None:
+            log("  console: PostgreSQL skipped (set SCRUTINEER_BENCH_PG_URL or SCRUTINEER_TEST_PG_URL)")
+        else:
+            log("  console: PostgreSQL")
+            results["postgresql"] = measure(pg_url, log)
+    return results, table(results)
+
+
+def table(results: dict[str, Any]) -> list[str]:
+    backends = [b for b in ("sqlite", "postgresql") if b in results]
+    rows: list[tuple[str, ...]] = [("console p95 (ms)", "target", *backends)]
+    any_fig = results[backends[0]]
+    for key in any_fig["pages"]:
+        target = PAGE_TARGET_MS if key in ("sources", "articles", "tenders") else None
+        rows.append((f"page /{key} at {PAGES_AT:,}", f"< {target}" if target else "-",
+                     *(f"{results[b]['pages'][key]:.0f}" for b in backends)))
+    for q in any_fig["search"]:
+        spec = dict(SEARCHES)[q]
+        label = f"search {q!r} + {'/'.join(spec)} at {SEARCH_AT:,}"
+        rows.append((label, f"< {SEARCH_TARGET_MS}", *(f"{results[b]['search'][q]:.0f}" for b in backends)))
+    rows.append(("build (s): pages set, then growth", "-",
+                 *(f"{results[b]['build_pages_s']:.0f} + {results[b]['build_search_s']:.0f}" for b in backends)))
+    w = [max(len(r[i]) for r in rows if i < len(r)) for i in range(max(len(r) for r in rows))]
+    lines = ["  ".join(f"{c:<{w[i]}}" if i == 0 else f"{c:>{w[i]}}" for i, c in enumerate(r)) for r in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    if "postgresql" not in results:
+        lines.append("PostgreSQL: not measured (SCRUTINEER_BENCH_PG_URL / SCRUTINEER_TEST_PG_URL unset, or not chosen)")
+    for b in backends:
+        lines += [f"slowest search plan ({b}):", *("  " + p for p in results[b]["worst_plan"])]
     return lines
 
 
-def main(argv: list[str]) -> int:
-    n_search = int(argv[0]) if argv else 200_000
-    n_pages = int(argv[1]) if len(argv) > 1 else 50_000
-    backends = argv[2:] or ["sqlite", "postgresql"]
-    lines: list[str] = []
-    if "sqlite" in backends:
-        with tempfile.TemporaryDirectory(prefix="scrutineer-console-bench-") as tmp:
-            lines += bench_backend("sqlite", f"sqlite:///{Path(tmp) / 'bench.sqlite'}", n_pages, n_search)
-    pg = os.environ.get("SCRUTINEER_BENCH_PG_URL") or os.environ.get("SCRUTINEER_TEST_PG_URL")
-    if not pg and "postgresql" in backends:
-        print("console[postgresql]: skipped (set SCRUTINEER_BENCH_PG_URL or SCRUTINEER_TEST_PG_URL)", flush=True)
-    if pg and "postgresql" in backends:
-        from sqlalchemy.engine import make_url
-
-        name = f"scrutineer_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(pg, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            lines += bench_backend("postgresql", make_url(pg).set(database=name).render_as_string(hide_password=False),
-                                   n_pages, n_search)
-        finally:
-            dispose_all()
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    figs, lines = run()
+    print("\n".join(lines))
+    sys.exit(0)
