@@ -103,11 +103,18 @@ def buyer_stories(conn: Connection, buyers: list[str], since: datetime, limit: i
     if not query.clauses[0]:
         return []
     hits = search.matching_ids(conn, query).subquery()
-    rows = conn.execute(select(stories.c.id, stories.c.headline, stories.c.last_seen_at).distinct()
+    rows = conn.execute(select(stories.c.id, stories.c.headline, stories.c.last_seen_at, articles.c.title)
                         .join(articles, articles.c.story_id == stories.c.id)
                         .where(articles.c.id.in_(select(hits.c.id)), articles.c.published_at >= since)
-                        .order_by(stories.c.last_seen_at.desc()).limit(limit))
-    return [dict(r._mapping) for r in rows]
+                        .order_by(stories.c.last_seen_at.desc()).limit(limit * 20))
+    # The index finds candidates; the buyer's exact name in a title decides ("Officers at home:
+    # office hours" has the words of "Home Office" in order, not the name).
+    lowered = [n.lower() for n in names]
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        if r.id not in out and any(n in (r.title or "").lower() for n in lowered):
+            out[r.id] = {"id": r.id, "headline": r.headline, "last_seen_at": r.last_seen_at}
+    return list(out.values())[:limit]
 
 
 def edit_source(conn: Connection, name: str, schedule: str, outlet: str | None) -> bool:
