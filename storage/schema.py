@@ -314,6 +314,10 @@ login_attempts = Table(
 
 #: The console's sources page counts articles first seen in the last 7 days per source.
 Index("ix_articles_first_seen_at", articles.c.first_seen_at)
+# The console's filters (bench/console.py): a tag's articles, and the language menu, without
+# reading every article row (the text sits in the same rows).
+Index("ix_article_tags_slug", article_tags.c.slug)
+Index("ix_articles_language", articles.c.language)
 
 #: Full-text search objects created by migration 0007 outside this metadata (an FTS5 virtual table
 #: and its shadow tables on SQLite, an expression GIN index on PostgreSQL): schema comparisons skip them.
