@@ -37,7 +37,7 @@ def stances(title: str, hits: dict[str, Any]) -> dict[str, tuple[float, str]]:
     headline = {fold(s) for s in sentences(f"{title}.")} if title else set()
     body = {slug: [s for s in hit.sentences if s not in headline][:STANCE_SENTENCES] for slug, hit in hits.items()}
     flat = sorted({s for sents in body.values() for s in sents})
-    polarity = dict(zip(flat, (p for _, p in tone.classify(flat)), strict=True))
+    polarity = dict(zip(flat, (p for _, p in tone.classify(flat, sentences=True)), strict=True))
     out = {}
     for slug, hit in hits.items():
         scored = sorted(((polarity[s], s) for s in body[slug]), key=lambda ps: -abs(ps[0]))
