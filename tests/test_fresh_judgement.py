@@ -1,0 +1,44 @@
+"""Judgement on the second independent sets (tests/data/fresh/*_fresh2.yaml), written by a helper
+who saw none of the training or tuning text and committed before the model ran. Scored once after
+the second round of tuning: story pair F1 0.852 (P 0.846, R 0.857), thread pair F1 1.00; tone
+macro-F1 0.797 (negative 0.746, neutral 0.811, positive 0.833); entity stance macro-F1 0.614.
+These floors guard those figures (a little below them); they are not targets to tune towards."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from pipelines import corpus_eval, process, sentiment_eval
+from pipelines.settings import Settings
+
+FRESH = Path(__file__).parent / "data" / "fresh"
+
+
+def _items(name: str) -> list[dict]:
+    return yaml.safe_load((FRESH / name).read_text(encoding="utf-8"))["items"]
+
+
+def test_tone_on_the_second_fresh_set() -> None:
+    got = sentiment_eval.score_tone(_items("tone_fresh2.yaml"))
+    print("tone_fresh2:", got)
+    assert got["scrutineer_macro_f1"] >= 0.78  # the issue's target, met when scored once
+    assert min(got["scrutineer_per_class"].values()) >= 0.70
+    assert got["scrutineer_macro_f1"] > got["textblob_best_macro_f1"] + 0.2
+
+
+def test_entity_stance_on_the_second_fresh_set() -> None:
+    got = sentiment_eval.score_stance(_items("stance_fresh2.yaml"))
+    print("stance_fresh2:", got)
+    assert got["stance_macro_f1"] >= 0.58 and got["found"] >= 0.9 * got["labelled"]
+
+
+def test_story_grouping_on_the_second_fresh_set(tmp_path: Path) -> None:
+    items = corpus_eval.load(FRESH / "stories_fresh2.yaml")
+    settings = Settings(db=f"sqlite:///{tmp_path / 'eval.sqlite'}")
+    corpus_eval.ingest(settings, items)
+    process.run(settings)
+    got = corpus_eval.score(settings, items)
+    print("stories_fresh2:", got)
+    assert got["duplicate_pair_f1"] >= 0.95
+    assert got["story_pair_f1"] >= 0.82  # measured 0.852; the issue's target (0.90) is not met
