@@ -65,6 +65,19 @@ def tender_portal() -> Iterator[str]:
 
 
 def run(out: Path, db: str | None = None) -> dict[str, int]:
+    """The demo, with the network policy narrowed to loopback for its crawl processes and put back
+    afterwards (a caller in the same process, a test session say, keeps its own policy)."""
+    saved = os.environ.get("SCRUTINEER_ALLOW_PRIVATE_NETWORKS")
+    try:
+        return _run(out, db)
+    finally:
+        if saved is None:
+            os.environ.pop("SCRUTINEER_ALLOW_PRIVATE_NETWORKS", None)
+        else:
+            os.environ["SCRUTINEER_ALLOW_PRIVATE_NETWORKS"] = saved
+
+
+def _run(out: Path, db: str | None = None) -> dict[str, int]:
     started = time.monotonic()
     if out.exists():
         shutil.rmtree(out)  # the demo always starts from nothing, so it always sends

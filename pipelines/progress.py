@@ -20,6 +20,8 @@ import time
 from types import SimpleNamespace
 from typing import IO, Any
 
+from storage.redact import redact
+
 ENV_FD = "SCRUTINEER_PROGRESS_FD"
 
 _fd: int | None = None
@@ -59,7 +61,8 @@ def result_line(r: Any) -> str:
         line = f"{r.source}: {r.status}, {r.new} new notices, {r.known} known"
     else:
         line = f"{r.source}: {r.status}, {r.new} new, {r.known} known, {r.updated} updated"
-    return line + (f" ({r.message[:160]})" if r.message and r.status != "ok" else "")
+    message = redact(r.message)  # a crawl process's own words: never a password
+    return line + (f" ({message[:160]})" if message and r.status != "ok" else "")
 
 
 class Reporter:
@@ -98,7 +101,7 @@ class Reporter:
             if kind == "fetched":
                 self.fetched += 1
                 if self.verbosity >= 2:
-                    self._say(f"  fetched {ev.get('url')} ({ev.get('source')}, HTTP {ev.get('status')})", self.err)
+                    self._say(f"  fetched {redact(ev.get('url'))} ({ev.get('source')}, HTTP {ev.get('status')})", self.err)
             elif kind == "stored":
                 self.stored += int(ev.get("n", 0))
                 if self.verbosity >= 2:

@@ -43,7 +43,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
     out = tmp_path_factory.mktemp("console-demo")
     saved = os.environ.get("SCRUTINEER_ALLOW_PRIVATE_NETWORKS")
-    demo_run.run(out)  # allows 127.0.0.1/32 for the crawl processes (kept for the preview below)
+    demo_run.run(out)
+    os.environ["SCRUTINEER_ALLOW_PRIVATE_NETWORKS"] = "127.0.0.1/32"  # the preview below crawls the demo too
     settings = Settings(db=f"sqlite:///{out / 'scrutineer.sqlite'}", public_url="http://127.0.0.1",
                         allow_private_networks="127.0.0.1/32")
     auth.add_user(settings, "analyst@example.org", "analyst", PASSWORD)
@@ -68,6 +69,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         httpd.server_close()
         if saved is None:
             os.environ.pop("SCRUTINEER_ALLOW_PRIVATE_NETWORKS", None)
+        else:
+            os.environ["SCRUTINEER_ALLOW_PRIVATE_NETWORKS"] = saved
         print(f"screenshots: {shots}")
 
 
@@ -149,11 +152,13 @@ def test_console_journeys_in_chromium(demo: dict[str, Any], browser: Any) -> Non
     box = browser.find_element(By.ID, "q")
     box.send_keys('"facial recognition"')
     browser.find_element(By.ID, "search-button").click()
+    WebDriverWait(browser, 60).until(EC.url_contains("q="))  # the results page, not the form's
     links = browser.find_elements(By.CSS_SELECTOR, "#results a.article-link")
     assert links, "the phrase matches demo articles"
     browser.save_screenshot(str(shots / "03-search.png"))
     title = links[0].text
     links[0].click()
+    WebDriverWait(browser, 60).until(EC.presence_of_element_located((By.ID, "article-title")))
     assert browser.find_element(By.ID, "article-title").text == title
     assert "facial recognition" in browser.find_element(By.ID, "article-text").text.lower() + title.lower()
     browser.save_screenshot(str(shots / "04-article.png"))
@@ -162,6 +167,7 @@ def test_console_journeys_in_chromium(demo: dict[str, Any], browser: Any) -> Non
     browser.get(base + "/tenders")
     browser.find_element(By.ID, "buyer").send_keys("Metropolitan")
     browser.find_element(By.ID, "filter-tenders").click()
+    WebDriverWait(browser, 60).until(EC.url_contains("buyer="))
     rows = browser.find_elements(By.CSS_SELECTOR, "#tenders tbody tr")
     assert rows and all("Metropolitan" in r.text for r in rows)
     browser.save_screenshot(str(shots / "05-tenders.png"))
