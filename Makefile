@@ -29,7 +29,7 @@ browser:
 	    apt-get update -qq >/dev/null && apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	  else echo "chromium not installed and cannot install it here: browser tests will skip"; fi; }
 
-test: $(STAMP) browser
+test: $(STAMP) browser lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 # SCRUTINEER_BENCH_ONLY=realcrawl: collect on the real pages `bench-extraction` downloads (skipped without them).
@@ -69,7 +69,7 @@ airflow: $(STAMP)
 	$(BIN)/airflow standalone
 
 lint: $(STAMP)
-	$(BIN)/ruff check . || true
+	$(BIN)/ruff check .
 
 clean:
 	rm -rf $(VENV) data

@@ -101,7 +101,8 @@ class Reporter:
             if kind == "fetched":
                 self.fetched += 1
                 if self.verbosity >= 2:
-                    self._say(f"  fetched {redact(ev.get('url'))} ({ev.get('source')}, HTTP {ev.get('status')})", self.err)
+                    url = redact(ev.get('url'))
+                    self._say(f"  fetched {url} ({ev.get('source')}, HTTP {ev.get('status')})", self.err)
             elif kind == "stored":
                 self.stored += int(ev.get("n", 0))
                 if self.verbosity >= 2:
