@@ -26,7 +26,9 @@ DOWNLOADER_CLIENTCONTEXTFACTORY = "crawlers.tls.VerifyingContextFactory"
 DOWNLOAD_VERIFY_CERTIFICATES = True
 DOWNLOAD_TLS_MIN_VERSION = "TLSv1.2"
 SCRUTINEER_CA_BUNDLE = _s.ca_bundle
-EXTENSIONS = {"crawlers.guard.BodySizeTracker": 0}
+EXTENSIONS = {"crawlers.guard.BodySizeTracker": 0,
+              # the limit on the crawl's own current RSS, not the peak it inherits (crawlers/memusage.py)
+              "scrapy.extensions.memusage.MemoryUsage": None, "crawlers.memusage.CurrentMemoryUsage": 0}
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "crawlers.robots.StrictRobotsTxtMiddleware": 100,
