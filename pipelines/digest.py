@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, FileSystemLoader
 from sqlalchemy.engine import make_url
 
+from crawlers.headline import strip_outlet as _strip_names
 from crawlers.netpolicy import may_link
 from pipelines import safefiles, story_view, tender_join, tone, weeks
 from pipelines.health_report import NORMAL_DAYS
@@ -94,31 +95,10 @@ def _figures(rows: list[dict[str, Any]]) -> dict[str, int]:
             "outlets": len({r["source"] for r in rel})}
 
 
-_SEP = re.compile(r"\s+[|–—-]\s+|\s*\|\s*")
-
-
 def strip_outlet(headline: str, outlet: str | None) -> str:
-    """A headline without a trailing "| Section | Outlet", " - Outlet", " — Outlet" (or a leading
-    "Outlet | ") naming its own outlet. Extraction cleans titles; this keeps a stored title from
-    before that (or a thread's first headline) from showing the site name. A headline that merely
-    contains a separator is left whole."""
-    if not outlet or not headline:
-        return headline
-    low = outlet.strip().lower()
-    seps = list(_SEP.finditer(headline))
-    if not seps:
-        return headline
-    last = seps[-1]
-    if headline[last.end():].strip().lower() == low:
-        rest = headline[:last.start()]
-        if last.group().strip() == "|" and len(seps) >= 2 and seps[-2].group().strip() == "|" \
-                and len(rest[seps[-2].end():].split()) <= 2:
-            rest = rest[:seps[-2].start()]  # the section label between the pipes goes too
-        return rest.strip() or headline
-    first = seps[0]
-    if headline[:first.start()].strip().lower() == low:
-        return headline[first.end():].strip() or headline
-    return headline
+    """A stored title without its own outlet's name: extraction cleans titles (crawlers/headline.py),
+    and the same rule here keeps a title stored before that, or a thread's first headline, clean."""
+    return _strip_names(headline, [outlet]) if outlet and headline else headline
 
 
 def _stories(rows: list[dict[str, Any]], tags: dict[str, list[dict[str, Any]]], tax: Any,
