@@ -187,7 +187,8 @@ def test_console_journeys_in_chromium(demo: dict[str, Any], browser: Any) -> Non
     browser.find_element(By.ID, "digest-week").send_keys("2026-W47")
     Select(browser.find_element(By.ID, "digest-profile")).select_by_visible_text("vendor")
     browser.find_element(By.ID, "preview-digest").click()
-    frame = browser.find_element(By.ID, "digest-preview")
+    WebDriverWait(browser, 60).until(EC.url_contains("week="))  # the preview page, not the form's
+    frame = WebDriverWait(browser, 60).until(EC.presence_of_element_located((By.ID, "digest-preview")))
     browser.switch_to.frame(frame)
     assert browser.find_elements(By.ID, "top-stories"), browser.page_source[:500]
     browser.switch_to.default_content()
