@@ -68,8 +68,10 @@ airflow: $(STAMP)
 	$(BIN)/airflow pools set scrutineer_crawl 4 "concurrent scrutineer crawls"
 	$(BIN)/airflow standalone
 
+# ruff and the import layers (pyproject [tool.importlinter]); any finding fails.
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) data

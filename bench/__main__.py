@@ -22,10 +22,10 @@ from typing import Any
 import trafilatura
 import yaml
 
+from core.settings import PROJECT_DIR, Settings
 from crawlers.extract import extract_article
+from demo.newsroom import Newsroom
 from pipelines import collect, process, sources
-from pipelines.newsroom import Newsroom
-from pipelines.settings import PROJECT_DIR, Settings
 
 TRUTH = PROJECT_DIR / "tests" / "data" / "demo_truth.yaml"
 OUTPUT = PROJECT_DIR / "data" / "bench" / "latest.json"

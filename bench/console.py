@@ -201,7 +201,7 @@ def time_pages(url: str) -> dict[str, float]:
     from console import auth
     from console.app import create_app
     from console.server import AppServer
-    from pipelines.settings import Settings
+    from core.settings import Settings
 
     settings = Settings(db=url, public_url="http://127.0.0.1")
     email = "bench@example.org"
@@ -228,7 +228,7 @@ def time_pages(url: str) -> dict[str, float]:
 
 
 def time_search(url: str) -> dict[str, float]:
-    from pipelines import weeks
+    from core import weeks
 
     engine = get_engine(url)
     out = {}

@@ -162,8 +162,8 @@ def _bare_rate(pages: dict[str, bytes], base: str, min_seconds: float = 3.0) -> 
 
 def crawl_throughput(templates: list[tuple[str, str]], pages: int = 2000) -> dict[str, Any]:
     """collect over one sitemap source of `pages` pages vs the bare trafilatura loop on them."""
+    from core.settings import Settings
     from pipelines import collect, sources
-    from pipelines.settings import Settings
 
     with Site(templates, pages, feeds=0, items=0) as site, tempfile.TemporaryDirectory() as tmp:
         before = _bare_rate(site.pages, site.base)
@@ -187,8 +187,8 @@ def crawl_throughput(templates: list[tuple[str, str]], pages: int = 2000) -> dic
 def repoll_cost(templates: list[tuple[str, str]], feeds: int = 200, items: int = 50) -> dict[str, Any]:
     """First poll of `feeds` RSS feeds (each entry its own page) vs an immediate second poll."""
     pages = feeds * items
+    from core.settings import Settings
     from pipelines import collect, sources
-    from pipelines.settings import Settings
 
     with Site(templates, pages, feeds=feeds, items=items) as site, tempfile.TemporaryDirectory() as tmp:
         settings = Settings(db=f"sqlite:///{Path(tmp) / 'repoll.sqlite'}")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from pipelines.settings import PROJECT_DIR, Settings
+from core.settings import PROJECT_DIR, Settings
 
 DAGS = PROJECT_DIR / "dags"
 SOURCES = 1000

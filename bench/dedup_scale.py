@@ -17,8 +17,8 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from core.settings import Settings
 from pipelines import dedupe, minhash, stories
-from pipelines.settings import Settings
 from storage.article import Article
 from storage.articles import store_articles
 from storage.db import get_engine, write

@@ -14,8 +14,9 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from pipelines import digest, subscribers, weeks
-from pipelines.settings import Settings
+from core import weeks
+from core.settings import Settings
+from pipelines import digest, subscribers
 from storage.db import get_engine, write
 from storage.schema import article_tags, articles, stories
 

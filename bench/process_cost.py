@@ -16,8 +16,8 @@ from pathlib import Path
 
 import yaml
 
+from core.settings import PROJECT_DIR, Settings
 from pipelines import process, tone
-from pipelines.settings import PROJECT_DIR, Settings
 from storage.article import Article
 from storage.articles import store_articles
 from storage.db import get_engine, write

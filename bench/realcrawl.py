@@ -32,7 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from pipelines.settings import PROJECT_DIR
+from core.settings import PROJECT_DIR
 
 COPIES = 5
 ROUNDS = 3
@@ -134,7 +134,7 @@ def _cli(db: str, *args: str) -> tuple[float, float]:
     """(CPU of the process tree, wall seconds) of one `scrutineer ARGS` run."""
     env = {**os.environ, "SCRUTINEER_ALLOW_PRIVATE_NETWORKS": "1", "SCRUTINEER_DB": db}
     cpu, wall = _children_cpu(), time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", *args, "-q"], env=env, cwd=PROJECT_DIR,
+    proc = subprocess.run([sys.executable, "-m", "scrutineer.cli", *args, "-q"], env=env, cwd=PROJECT_DIR,
                           capture_output=True, text=True)
     wall = time.perf_counter() - wall
     if proc.returncode != 0 or " 0 failed" not in proc.stdout and args[0] == "collect":

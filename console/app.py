@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
@@ -18,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from console import auth, unsubscribe
 from console.web import HERE, render
-from pipelines.settings import Settings
+from core.settings import Settings
 from storage.db import StorageError
 
 log = logging.getLogger(__name__)
@@ -147,3 +148,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=Path(HERE / "static")), name="static")
     app.add_middleware(Guard, public_https=auth.cookie_secure(settings))
     return app
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8080) -> Any:
+    """The console app on a bound socket with uvicorn's bounds (header and body deadlines, body
+    caps): `scrutineer web` and its `unsubscribe-server` alias both serve this."""
+    from console.server import AppServer
+
+    return AppServer(create_app(settings), host, port)

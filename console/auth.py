@@ -21,8 +21,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
+from core.settings import Settings
 from pipelines.errors import UserError
-from pipelines.settings import Settings
 from storage import users as store
 from storage.db import get_engine, read, write
 

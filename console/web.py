@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from pipelines.settings import Settings
+from core.settings import Settings
 
 HERE = Path(__file__).resolve().parent
 

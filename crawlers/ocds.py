@@ -252,7 +252,7 @@ def load_rules(path: Path, gazetteer: Path | None = None) -> Rules:
 
 
 def default_rules() -> Rules:
-    from pipelines.settings import PACKAGE_DIR, Settings
+    from core.settings import PACKAGE_DIR, Settings
 
     return load_rules(PACKAGE_DIR / "procurement.yaml", Settings().gazetteer)
 

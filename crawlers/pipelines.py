@@ -13,9 +13,9 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
+from core.events import emit
+from core.polling import after_pass
 from crawlers.headline import feed_outlet, learn_outlet, name_key, shared_affix, strip_outlet
-from pipelines.polling import after_pass
-from pipelines.progress import emit
 from storage import sources as source_store
 from storage.article import Article
 from storage.articles import UpsertCounts, raw_titles, retitle, store_articles

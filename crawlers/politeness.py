@@ -20,7 +20,7 @@ from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.httpobj import urlparse_cached
 
-from pipelines.polling import retry_after_until
+from core.polling import retry_after_until
 
 #: Statuses whose Retry-After means "come back later" (RFC 9110 §10.2.3, RFC 6585 §4).
 RETRY_AFTER_STATUSES = (429, 503)

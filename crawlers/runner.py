@@ -64,8 +64,8 @@ def waves(hosts: list[str], per_host_limit: int) -> int:
 
 
 def main(args: list[str]) -> int:
+    from core.settings import Settings
     from crawlers import offload
-    from pipelines.settings import Settings
 
     dry_run = "--dry-run" in args  # print what would be stored, store nothing (`sources test`)
     names = [a for a in args if a != "--dry-run"]
@@ -94,7 +94,7 @@ def _crawl(names: list[str], settings: Any, dry_run: bool = False) -> int:
         registry = {n: store.get_source(conn, n) for n in names}
     from scrapy import signals
 
-    from pipelines.progress import emit
+    from core.events import emit
 
     project = get_project_settings()
     if os.environ.get("SCRUTINEER_LOG_LEVEL"):  # `-v` on the command line

@@ -4,7 +4,7 @@ Read when a crawl subprocess starts (never when a DAG file is parsed).
 """
 from __future__ import annotations
 
-from pipelines.settings import Settings
+from core.settings import Settings
 
 _s = Settings()
 

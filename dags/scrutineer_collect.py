@@ -1,7 +1,7 @@
 """Collect the sources that are due: a dispatcher every 5 minutes, one mapped task per due source.
 
 `due_sources` reads the registry when the run starts (never at parse time) and returns the
-sources whose next poll time has come (their cron schedule, adapted by `pipelines/polling.py`);
+sources whose next poll time has come (their cron schedule, adapted by `core/polling.py`);
 paused and removed sources are never due. So `scrutineer sources add … --schedule "*/30 * * * *"`,
 `pause`, `resume` and `remove` take effect at the next run, with no DAG file edited.
 
@@ -48,8 +48,8 @@ def scrutineer_collect() -> None:
     @task
     def due_sources() -> list[str]:
         """Names of the sources due now, longest-waiting first, at most MAX_PER_RUN."""
-        from pipelines.polling import due_sources as due
-        from pipelines.settings import Settings
+        from core.settings import Settings
+        from pipelines.collect import due_sources as due
         from storage.db import get_engine, read
 
         with read(get_engine(Settings().db)) as conn:

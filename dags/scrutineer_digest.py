@@ -33,8 +33,9 @@ def _alert_analysts(context: Any) -> None:
 def scrutineer_digest() -> None:
     @task
     def send_digest(data_interval_start=None, params=None) -> dict[str, int]:  # noqa: ANN001 - Airflow context
-        from pipelines import digest, weeks
-        from pipelines.settings import Settings
+        from core import weeks
+        from core.settings import Settings
+        from pipelines import digest
 
         # A manual run may have no logical date (Airflow 3): then the last complete week.
         week = (params or {}).get("week") or (weeks.week_of(data_interval_start + timedelta(hours=12))

@@ -35,8 +35,8 @@ def scrutineer_health() -> None:
         """Reported as of the run's scheduled time, so a re-run tells the same day's story."""
         from datetime import datetime, timezone
 
+        from core.settings import Settings
         from pipelines import health_report as stage
-        from pipelines.settings import Settings
 
         now = logical_date if logical_date is not None else datetime.now(timezone.utc)
         from pipelines.alerts import fail_fast

@@ -26,12 +26,12 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from core.events import ENV_FD, read_events
+from core.polling import after_pass, deferred_until, is_due
+from core.settings import PROJECT_DIR, Settings
 from crawlers.runner import SPIDERS, host_of, waves
 from pipelines import interrupt
 from pipelines.errors import UserError
-from pipelines.polling import after_pass, deferred_until
-from pipelines.progress import ENV_FD, read_events
-from pipelines.settings import PROJECT_DIR, Settings
 from storage import sources as store
 from storage.db import FULL_MESSAGE, StorageFull, get_engine, is_storage_full, read, write
 from storage.redact import redact
@@ -373,3 +373,11 @@ def run(settings: Settings, names: list[str] | None = None, progress: Any = None
     with ThreadPoolExecutor(max_workers=max(1, settings.crawl_parallelism)) as pool:
         done = [r for rs in pool.map(lambda b: collect_batch(settings, b, progress), batches) for r in rs]
     return sorted(done, key=lambda r: order[r.source])
+
+
+def due_sources(conn: Any, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Active sources whose next poll time has come, longest-waiting (or never polled) first: the
+    dispatcher DAG's work list."""
+    now = now or datetime.now(timezone.utc)
+    never = datetime.min.replace(tzinfo=timezone.utc)
+    return sorted((s for s in store.list_sources(conn) if is_due(s, now)), key=lambda s: s.get("next_poll_at") or never)

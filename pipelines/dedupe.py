@@ -13,8 +13,8 @@ import time
 from datetime import timedelta
 from typing import Any
 
+from core.settings import Settings
 from pipelines import minhash
-from pipelines.settings import Settings
 from storage import articles as store
 from storage import dedup as lookups
 from storage.article import title_key, url_key

@@ -24,13 +24,14 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, FileSystemLoader
 from sqlalchemy.engine import make_url
 
+from core import weeks
+from core.settings import PACKAGE_DIR, Settings
 from crawlers.headline import strip_outlet as _strip_names
 from crawlers.netpolicy import may_link
-from pipelines import safefiles, story_view, tender_join, tone, weeks
+from pipelines import safefiles, story_view, tender_join, tone
 from pipelines.health_report import NORMAL_DAYS
 from pipelines.health_report import state as source_state
 from pipelines.mailer import MAIL_POLICY
-from pipelines.settings import PACKAGE_DIR, Settings
 from pipelines.subscribers import load_profiles
 from pipelines.taxonomy import load as load_taxonomy
 from storage import articles as store

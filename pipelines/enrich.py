@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.settings import Settings
 from pipelines import relevance, sentiment, tone
-from pipelines.settings import Settings
 from pipelines.taxonomy import load
 from pipelines.text import sentences
 from storage import articles as store

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any, TextIO
 
-from pipelines.settings import Settings
+from core.settings import Settings
 from storage import articles as store
 from storage import notices as notice_store
 from storage.db import get_engine, read

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pipelines.settings import Settings
+from core.settings import Settings
 
 LONDON = ZoneInfo("Europe/London")
 #: A working source with no new item for this long is "silent".

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from core.settings import Settings
 from pipelines import dedupe, enrich, stories
-from pipelines.settings import Settings
 
 
 def run(settings: Settings, on_stage: Callable[[str, int], None] | None = None) -> dict[str, int]:

@@ -12,7 +12,6 @@ prints the summary and failures only, 1 the default, 2 (`-v`) every page as well
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
@@ -20,39 +19,8 @@ import time
 from types import SimpleNamespace
 from typing import IO, Any
 
+from core.events import ENV_FD, emit, read_events  # noqa: F401  (re-exported for the CLI)
 from storage.redact import redact
-
-ENV_FD = "SCRUTINEER_PROGRESS_FD"
-
-_fd: int | None = None
-_fd_checked = False
-
-
-def emit(event: str, **fields: Any) -> None:
-    """Tell the parent (when there is one listening) that something happened; never raises."""
-    global _fd, _fd_checked
-    if not _fd_checked:
-        _fd_checked = True
-        value = os.environ.get(ENV_FD, "")
-        _fd = int(value) if value.isdigit() else None
-    if _fd is None:
-        return
-    try:
-        os.write(_fd, (json.dumps({"ev": event, **fields}, default=str) + "\n").encode("utf-8"))
-    except OSError:  # the parent went away: progress is a courtesy, the crawl goes on
-        _fd = None
-
-
-def read_events(fd: int, on_event: Any) -> None:
-    """Read a child's event lines until it closes the pipe, handing each to on_event (a thread)."""
-    with os.fdopen(fd, "rb") as pipe:
-        for raw in pipe:
-            try:
-                event = json.loads(raw)
-            except ValueError:
-                continue
-            if isinstance(event, dict):
-                on_event(event)
 
 
 def result_line(r: Any) -> str:

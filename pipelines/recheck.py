@@ -6,10 +6,10 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from core.settings import Settings
 from pipelines import interrupt
 from pipelines.collect import _run
 from pipelines.errors import UserError
-from pipelines.settings import Settings
 
 
 def run(settings: Settings, days: int = 14, progress: Any = None) -> int:

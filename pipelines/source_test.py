@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.settings import Settings
 from pipelines.errors import UserError
-from pipelines.settings import Settings
 from storage.redact import redact
 
 #: The registry name a URL that is not registered is tested under.

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from core.settings import Settings
 from pipelines.errors import UserError
-from pipelines.settings import Settings
 from storage import sources as store
 from storage.db import get_engine, read, write
 from storage.redact import redact

@@ -20,7 +20,7 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
-from pipelines.settings import Settings
+from core.settings import Settings
 from pipelines.text import fold
 from storage import articles as store
 from storage.db import get_engine, read, write

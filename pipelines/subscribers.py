@@ -10,8 +10,8 @@ from typing import Any
 
 import yaml
 
+from core.settings import Settings
 from pipelines.errors import UserError
-from pipelines.settings import Settings
 from storage import people
 from storage.db import get_engine, read, write
 

@@ -385,7 +385,7 @@ def story_ids_for_notices(conn: Any, notices: Sequence[dict[str, Any]] | None = 
     from storage import texts
 
     if tax is None:
-        from pipelines.settings import Settings
+        from core.settings import Settings
         from pipelines.taxonomy import load
 
         settings = Settings()

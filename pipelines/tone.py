@@ -140,7 +140,7 @@ class ToneModel:
 def _cache_file(items_bytes: bytes) -> Path:
     """Where the trained weights for exactly this code and training data are kept."""
     key = hashlib.sha256(Path(__file__).read_bytes() + items_bytes).hexdigest()[:16]
-    from pipelines.settings import PROJECT_DIR, Settings
+    from core.settings import PROJECT_DIR, Settings
 
     root = Settings().cache_dir or PROJECT_DIR / "data" / "cache"
     return root / f"tone-{key}.npz"

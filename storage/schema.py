@@ -69,7 +69,7 @@ sources = Table(
     Column("etag", Text),
     Column("last_modified", Text),
     Column("body_hash", String(64)),
-    # Polling state (pipelines/polling.py): the adaptive interval, when the source is next due,
+    # Polling state (core/polling.py): the adaptive interval, when the source is next due,
     # a host's Retry-After we must honour across passes, and how many passes failed in a row.
     Column("poll_interval_s", Integer),
     Column("next_poll_at", UTCDateTime),

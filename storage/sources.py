@@ -139,6 +139,6 @@ def fetches_between(conn: Connection, start: datetime, end: datetime) -> list[di
 
 
 def save_polling(conn: Connection, name: str, values: dict[str, Any]) -> None:
-    """Write the polling columns computed by pipelines.polling.after_pass."""
+    """Write the polling columns computed by core.polling.after_pass."""
     conn.execute(update(sources).where(sources.c.name == name).values(**values))
 

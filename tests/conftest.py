@@ -68,7 +68,7 @@ def truth() -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def newsroom() -> Iterator[Any]:
-    from pipelines.newsroom import Newsroom
+    from demo.newsroom import Newsroom
 
     with Newsroom() as nr:
         yield nr
@@ -77,8 +77,8 @@ def newsroom() -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def collected(newsroom: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The demo newsroom collected and processed once, for the read-only tests that share it."""
+    from core.settings import Settings
     from pipelines import collect, process, sources, subscribers
-    from pipelines.settings import Settings
 
     tmp = tmp_path_factory.mktemp("collected")
     settings = Settings(db=f"sqlite:///{tmp / 'scrutineer.sqlite'}")

@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 
 from sqlalchemy import update
 
+from core.settings import Settings
 from pipelines import process, sources
-from pipelines.settings import Settings
 from storage.article import Article
 from storage.articles import store_articles
 from storage.db import get_engine, write

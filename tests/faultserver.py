@@ -432,7 +432,7 @@ def cli(db: str, *args: str, timeout: float = 120, env: dict[str, str] | None = 
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args, "--db", db], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "scrutineer.cli", *args, "--db", db], capture_output=True,
                           text=True, timeout=timeout, env={**os.environ, **(env or {})})
 
 

@@ -103,7 +103,7 @@ class Plan:
 
 
 def _default_week_start() -> datetime:
-    from pipelines import weeks
+    from core import weeks
 
     return weeks.window(weeks.last_complete_week())[0]
 
@@ -348,7 +348,7 @@ def cli_env(db_url: str, **extra: str) -> dict[str, str]:
 def cli_command(*args: str) -> list[str]:
     import sys
 
-    return [sys.executable, "-m", "pipelines.cli", *args]
+    return [sys.executable, "-m", "scrutineer.cli", *args]
 
 
 def tree_rss(pid: int) -> int:
@@ -493,11 +493,11 @@ def run_load(plan: Plan, workdir: Path, subscribers: int = 100, timeout: float =
 
     from sqlalchemy import func, select
 
+    from core import weeks
+    from core.settings import Settings
     from crawlers import settings as crawl_settings
+    from demo.smtp_sink import SmtpSink
     from pipelines import subscribers as subs
-    from pipelines import weeks
-    from pipelines.settings import Settings
-    from pipelines.smtp_sink import SmtpSink
     from storage.db import get_engine, read
     from storage.schema import articles
 

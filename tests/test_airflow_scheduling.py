@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from pipelines.smtp_sink import free_port
+from demo.smtp_sink import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -100,14 +100,14 @@ class Airflow:
 
 def _cli(env: dict[str, str], *args: str) -> None:
     """The `scrutineer` command, in-process (the same code path, without an interpreter start-up)."""
-    from pipelines.cli import main
+    from scrutineer.cli import main
 
     assert main(["--db", env["SCRUTINEER_DB"], *args]) == 0
 
 
 def _articles_by_source(env: dict[str, str]) -> dict[str, int]:
+    from core.settings import Settings
     from pipelines.export import records
-    from pipelines.settings import Settings
 
     counts: dict[str, int] = {}
     for rec in records(Settings(db=env["SCRUTINEER_DB"])):
@@ -123,7 +123,7 @@ def _overlaps(tis: list[dict[str, Any]]) -> int:
 
 @pytest.fixture
 def airflow(tmp_path: Path) -> Iterator[tuple[Airflow, dict[str, str], Any]]:
-    from pipelines.newsroom import Newsroom
+    from demo.newsroom import Newsroom
 
     env = dict(os.environ)
     env.update(SCRUTINEER_DB=f"sqlite:///{tmp_path / 'scrutineer.sqlite'}", SCRUTINEER_ALLOW_PRIVATE_NETWORKS="1",

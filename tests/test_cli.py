@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from pipelines.cli import build_parser, main
+from scrutineer.cli import build_parser, main
 
 
 def _commands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -41,7 +41,7 @@ def test_every_command_has_help(command: tuple[str, ...], capsys: pytest.Capture
 
 
 def test_bad_usage_exits_2_and_handled_error_exits_1_without_traceback(sqlite_url: str) -> None:
-    run = [sys.executable, "-m", "pipelines.cli"]
+    run = [sys.executable, "-m", "scrutineer.cli"]
     usage = subprocess.run([*run, "digest", "--week", "2026-13", "--db", sqlite_url], capture_output=True, text=True)
     assert usage.returncode == 2 and "ISO week" in usage.stderr
     handled = subprocess.run([*run, "sources", "test", "missing", "--db", sqlite_url], capture_output=True, text=True)

@@ -10,9 +10,9 @@ import yaml
 from conftest import export_records
 from pytest_httpserver import HTTPServer
 
+from core.settings import Settings
 from pipelines import collect, sources
-from pipelines.cli import main
-from pipelines.settings import Settings
+from scrutineer.cli import main
 
 
 def _closed_port() -> int:
@@ -40,7 +40,7 @@ def test_demo_collected_once_robots_obeyed(collected: dict[str, Any], newsroom: 
 
 def test_published_at_is_utc_and_matches_truth(collected: dict[str, Any], newsroom: Any,
                                                truth: dict[str, Any]) -> None:
-    from pipelines.evaluate import match_records
+    from evaluation.evaluate import match_records
 
     got = match_records(export_records(collected["settings"]), truth, newsroom.outlets)
     right = 0

@@ -88,7 +88,7 @@ class SlowSite:
 
 
 def _cli(db: str, *args: str) -> list[str]:
-    return [sys.executable, "-m", "pipelines.cli", *args, "--db", db]
+    return [sys.executable, "-m", "scrutineer.cli", *args, "--db", db]
 
 
 def _import(db: str, tmp: Path, site: SlowSite) -> None:
@@ -213,10 +213,10 @@ def test_reporter_plain_lines_and_events() -> None:
 
 def test_emit_writes_lines_to_the_parents_pipe() -> None:
     """What a crawl process sends: one JSON line per event on the inherited descriptor."""
-    code = ("from pipelines.progress import emit\n"
+    code = ("from core.events import emit\n"
             "emit('fetched', source='s', url='http://x.example/', status=200)\n"
             "emit('done', source='s', status='ok', new=1, known=0, updated=0, message=None)\n")
-    from pipelines.progress import read_events
+    from core.events import read_events
 
     read_fd, write_fd = os.pipe()
     proc = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "SCRUTINEER_PROGRESS_FD": str(write_fd)},
@@ -232,8 +232,8 @@ def test_emit_writes_lines_to_the_parents_pipe() -> None:
 def test_after_an_interrupt_no_crawl_starts_and_nothing_is_written(tmp_path: Path) -> None:
     """Batches still queued when the first signal arrives start no crawl and write nothing (the
     sources stay due); the request is forgotten once the command's block ends."""
+    from core.settings import Settings
     from pipelines import collect, interrupt, sources
-    from pipelines.settings import Settings
 
     path = tmp_path / "db.sqlite"
     settings = Settings(db=f"sqlite:///{path}")

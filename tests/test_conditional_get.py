@@ -13,8 +13,8 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import select
 from werkzeug import Request, Response
 
+from core.settings import Settings
 from pipelines import collect, export, sources
-from pipelines.settings import Settings
 from storage.db import get_engine, read
 from storage.schema import article_versions
 

@@ -20,8 +20,8 @@ import pytest
 from console import auth
 from console.app import create_app
 from console.server import AppServer
+from core.settings import Settings
 from pipelines import subscribers
-from pipelines.settings import Settings
 from storage.article import Article
 from storage.articles import store_articles
 from storage.db import get_engine, write
@@ -39,7 +39,7 @@ HOSTILE = ('<script>window.__pwned=1</script><img src=x onerror="window.__pwned=
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    from pipelines import demo as demo_run
+    import demo as demo_run
 
     out = tmp_path_factory.mktemp("console-demo")
     saved = os.environ.get("SCRUTINEER_ALLOW_PRIVATE_NETWORKS")
@@ -118,7 +118,7 @@ def test_console_journeys_in_chromium(demo: dict[str, Any], browser: Any) -> Non
     from selenium.webdriver.support import expected_conditions as EC  # noqa: N812 - Selenium's own idiom
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
-    from pipelines.newsroom import Newsroom
+    from demo.newsroom import Newsroom
 
     base, shots = demo["url"], demo["shots"]
     _login(browser, base)

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _cli(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "scrutineer.cli", *args], capture_output=True, text=True,
                           env=env, cwd=ROOT, timeout=120, **kw)  # type: ignore[call-overload]
 
 
@@ -56,7 +56,7 @@ def test_web_serves_the_console(sqlite_url: str) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "web", "--port", str(port), "--db", sqlite_url],
+    proc = subprocess.Popen([sys.executable, "-m", "scrutineer.cli", "web", "--port", str(port), "--db", sqlite_url],
                             env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert f"console on http://127.0.0.1:{port}/" in (proc.stdout.readline() if proc.stdout else "")

@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from console import auth
 from console.app import create_app
 from console.server import AppServer
+from core.settings import Settings
 from pipelines import subscribers
-from pipelines.settings import Settings
 from storage.db import get_engine, read
 from storage.schema import sessions, sources, users
 

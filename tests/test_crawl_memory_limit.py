@@ -30,7 +30,7 @@ def test_a_crawl_from_a_parent_over_the_memory_limit_still_crawls(httpserver: HT
         for i in range(0, len(ballast), 4096):
             ballast[i] = 1  # resident, so the crawl process inherits a peak RSS over 1 GiB
         from pipelines import collect, sources
-        from pipelines.settings import Settings
+        from core.settings import Settings
         s = Settings(db={f"sqlite:///{tmp_path / 'db.sqlite'}"!r})
         sources.add(s, {{"name": "ballast", "kind": "rss", "url": {httpserver.url_for("/feed.xml")!r},
                          "follow_links": False}})

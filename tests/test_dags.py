@@ -102,10 +102,10 @@ print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()},
 RUN_ALL = """
 import json, os, sys
 from pathlib import Path
-from pipelines.newsroom import Newsroom
-from pipelines.smtp_sink import SmtpSink
+from demo.newsroom import Newsroom
+from demo.smtp_sink import SmtpSink
 from pipelines import sources, subscribers, export
-from pipelines.settings import Settings
+from core.settings import Settings
 from airflow.models.dagbag import DagBag
 
 out = {}
@@ -197,7 +197,7 @@ def _health_registry(url: str) -> None:
 
 @pytest.mark.timeout(150)
 def test_health_dag_emails_the_daily_report(tmp_path: Path, airflow_home: Path) -> None:
-    from pipelines.smtp_sink import SmtpSink
+    from demo.smtp_sink import SmtpSink
 
     env = _airflow_env(airflow_home)
     env.update(SCRUTINEER_DB=f"sqlite:///{tmp_path / 'scrutineer.sqlite'}",

@@ -13,9 +13,9 @@ FLOORS = {"duplicate_pair_f1": 0.98, "story_pair_f1": 0.95}
 
 
 def test_corpus_quality_floors(db_url: str, tmp_path: Path) -> None:
+    from core.settings import Settings
+    from evaluation.corpus_eval import ingest, load, score
     from pipelines import process
-    from pipelines.corpus_eval import ingest, load, score
-    from pipelines.settings import Settings
 
     settings = Settings(db=db_url)
     items = load(CORPUS / "corpus.yaml")
@@ -28,9 +28,9 @@ def test_corpus_quality_floors(db_url: str, tmp_path: Path) -> None:
 
 
 def test_holdout_within_005_of_floors(db_url: str) -> None:
+    from core.settings import Settings
+    from evaluation.corpus_eval import ingest, load, score
     from pipelines import process
-    from pipelines.corpus_eval import ingest, load, score
-    from pipelines.settings import Settings
 
     settings = Settings(db=db_url)
     items = load(CORPUS / "holdout.yaml")
@@ -51,10 +51,10 @@ SAGAS = {**dict.fromkeys(("mopac-blocks-contract", "palantir-court-challenge", "
 def test_story_threads_follow_sagas(db_url: str) -> None:
     from datetime import datetime, timezone
 
+    from core.settings import Settings
+    from evaluation.corpus_eval import ingest, load
+    from evaluation.evaluate import pair_f1
     from pipelines import export, process
-    from pipelines.corpus_eval import ingest, load
-    from pipelines.evaluate import pair_f1
-    from pipelines.settings import Settings
     from storage import articles as store
     from storage.db import get_engine, read
 

@@ -13,7 +13,7 @@ import lxml.html
 
 def test_demo_leaves_a_digest_per_subscriber(tmp_path: Path, truth: dict[str, Any]) -> None:
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("SCRUTINEER_")}
-    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "demo"], cwd=tmp_path, env=env,
+    proc = subprocess.run([sys.executable, "-m", "scrutineer.cli", "demo"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "outbox" in proc.stdout and "failed_sources 0" in proc.stdout

@@ -9,11 +9,11 @@ from typing import Any
 import lxml.html
 import pytest
 
+from demo.smtp_sink import SmtpSink
+from evaluation.evaluate import match_records
 from pipelines import digest, subscribers
-from pipelines.cli import main
 from pipelines.errors import UserError
-from pipelines.evaluate import match_records
-from pipelines.smtp_sink import SmtpSink
+from scrutineer.cli import main
 
 WEEK = "2026-W47"
 
@@ -75,8 +75,8 @@ def test_send_is_at_most_once_per_subscriber_and_week(collected: dict[str, Any],
 def test_hostile_titles_are_escaped_and_headers_cannot_be_injected(sqlite_url: str, tmp_path: Path) -> None:
     from datetime import datetime, timezone
 
+    from core.settings import Settings
     from pipelines import process
-    from pipelines.settings import Settings
     from storage.article import Article
     from storage.articles import store_articles
     from storage.db import get_engine, write

@@ -10,9 +10,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import insert
 
-from pipelines import process, subscribers, weeks
-from pipelines.settings import Settings
-from pipelines.smtp_sink import SmtpSink
+from core import weeks
+from core.settings import Settings
+from demo.smtp_sink import SmtpSink
+from pipelines import process, subscribers
 from storage import people
 from storage.article import Article
 from storage.articles import store_articles
@@ -21,7 +22,7 @@ from storage.schema import deliveries
 from storage.schema import subscribers as subscribers_table
 from tests.digest_week import WEEK, build
 
-CLI = [sys.executable, "-m", "pipelines.cli"]
+CLI = [sys.executable, "-m", "scrutineer.cli"]
 
 
 def _cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:

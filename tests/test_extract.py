@@ -48,7 +48,7 @@ def test_cli_extract_matches_function(tmp_path: Path) -> None:
     case = EXPECTED["articles"][0]
     page = tmp_path / "page.html"
     page.write_bytes(_page(case["path"]))
-    out = subprocess.run([sys.executable, "-m", "pipelines.cli", "extract", "--url", BASE + case["path"], str(page)],
+    out = subprocess.run([sys.executable, "-m", "scrutineer.cli", "extract", "--url", BASE + case["path"], str(page)],
                          capture_output=True, text=True, check=True).stdout
     rec = json.loads(out)
     assert set(rec) == {"file", "url", "canonical_url", "title", "text", "published_at", "authors", "language"}

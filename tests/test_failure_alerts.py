@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from pipelines.smtp_sink import SmtpSink
+from demo.smtp_sink import SmtpSink
 
 ROOT = Path(__file__).resolve().parents[1]
 

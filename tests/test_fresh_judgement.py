@@ -9,8 +9,9 @@ from pathlib import Path
 
 import yaml
 
-from pipelines import corpus_eval, process, sentiment_eval
-from pipelines.settings import Settings
+from core.settings import Settings
+from evaluation import corpus_eval, sentiment_eval
+from pipelines import process
 
 FRESH = Path(__file__).parent / "data" / "fresh"
 

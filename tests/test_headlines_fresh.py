@@ -114,8 +114,8 @@ def _path(value: str, base: str) -> str:
 
 @pytest.fixture(scope="module")
 def fresh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    from core.settings import Settings
     from pipelines import collect, sources
-    from pipelines.settings import Settings
 
     expected = yaml.safe_load((SITE / "expected.yaml").read_text(encoding="utf-8"))
     tmp = tmp_path_factory.mktemp("fresh-headlines")

@@ -15,7 +15,7 @@ from typing import Any
 
 from faultserver import cli, import_sources
 
-from pipelines.settings import Settings
+from core.settings import Settings
 from storage import leases
 from storage.db import get_engine, read, write
 from storage.schema import host_leases
@@ -117,7 +117,7 @@ def test_two_processes_never_crawl_one_host_at_once(sqlite_url: str, tmp_path: P
     try:
         import_sources(sqlite_url, tmp_path, [{"name": f, "kind": "rss", "url": f"{host.base}/{f}.xml"}
                                               for f in ("alpha", "beta")])
-        procs = [subprocess.Popen([sys.executable, "-m", "pipelines.cli", "collect", "--source", f, "--db", sqlite_url],
+        procs = [subprocess.Popen([sys.executable, "-m", "scrutineer", "collect", "--source", f, "--db", sqlite_url],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE) for f in ("alpha", "beta")]
         for p in procs:
             _, err = p.communicate(timeout=120)

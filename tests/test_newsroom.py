@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # allow running the file from any working directory
     sys.path.insert(0, str(ROOT))
 
-from pipelines.newsroom import Newsroom, load_outlets  # noqa: E402
+from demo.newsroom import Newsroom, load_outlets  # noqa: E402
 
 TRUTH_PATH = ROOT / "tests" / "data" / "demo_truth.yaml"
 TAGS = {

@@ -19,6 +19,7 @@ from conftest import DATA
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from core.settings import Settings
 from crawlers.ocds import (
     OcdsError,
     default_rules,
@@ -30,8 +31,7 @@ from crawlers.ocds import (
     stage_of,
 )
 from pipelines import collect, digest, sources, subscribers
-from pipelines.cli import main
-from pipelines.settings import Settings
+from scrutineer.cli import main
 from storage import notices as notice_store
 from storage import sources as source_store
 from storage.db import get_engine, read, write

@@ -18,7 +18,7 @@ from loadsite import item
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from pipelines.settings import PROJECT_DIR
+from core.settings import PROJECT_DIR
 
 PAGES = 12
 CRASH = "/a/5"

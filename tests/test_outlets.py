@@ -16,9 +16,9 @@ from conftest import export_records
 from pytest_httpserver import HTTPServer
 from sqlalchemy import select
 
+from core.settings import Settings
 from pipelines import collect, sources
-from pipelines.cli import main
-from pipelines.settings import Settings
+from scrutineer.cli import main
 from storage import sources as source_store
 from storage.db import get_engine, read, write
 from storage.schema import article_versions, articles
@@ -30,7 +30,7 @@ def _outlets(settings: Settings) -> dict[str, str]:
 
 
 def test_demo_stored_titles_are_the_headlines(collected: dict[str, Any], newsroom: Any, truth: dict[str, Any]) -> None:
-    from pipelines.evaluate import match_records
+    from evaluation.evaluate import match_records
 
     got = match_records(export_records(collected["settings"]), truth, newsroom.outlets)
     assert len(got) >= 30, "the demo was not collected"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from pipelines import polling
+from core import polling
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from conftest import export_records
 
-from pipelines.evaluate import scores
+from evaluation.evaluate import scores
 
 FLOORS = {
     "relevance_f1": 0.95,
@@ -39,7 +39,7 @@ def test_quality_floors(collected: dict[str, Any], newsroom: Any, truth: dict[st
 
 
 def test_off_topic_pieces_are_not_relevant(collected: dict[str, Any], newsroom: Any, truth: dict[str, Any]) -> None:
-    from pipelines.evaluate import match_records
+    from evaluation.evaluate import match_records
 
     got = match_records(export_records(collected["settings"]), truth, newsroom.outlets)
     for key, rec in got.items():
@@ -62,7 +62,7 @@ def test_export_matches_the_contract_shape(collected: dict[str, Any]) -> None:
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "pipelines.cli", "export", "--format", "jsonl",
+    out = subprocess.run([sys.executable, "-m", "scrutineer.cli", "export", "--format", "jsonl",
                           "--db", collected["settings"].db], capture_output=True, text=True, check=True).stdout
     recs = [json.loads(line) for line in out.splitlines()]
     assert recs

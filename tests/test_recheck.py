@@ -9,9 +9,9 @@ import yaml
 from pytest_httpserver import HTTPServer
 from sqlalchemy import func, select
 
+from core.settings import Settings
 from pipelines import collect, digest, process, sources
-from pipelines.cli import main
-from pipelines.settings import Settings
+from scrutineer.cli import main
 from storage.db import get_engine, read
 from storage.schema import article_versions
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from faultserver import FaultServer, cli, collect, import_sources, respond, rss
 
+from core.settings import Settings
 from pipelines import digest, health_report, sources
-from pipelines.settings import Settings
 
 SITEMAP = (b"<?xml version='1.0'?><urlset xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>"
            b"<url><loc>http://news.test/a</loc></url></urlset>")

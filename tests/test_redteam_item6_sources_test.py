@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from faultserver import FaultServer, respond
 
+from core.settings import Settings
 from pipelines import collect, sources
-from pipelines.settings import Settings
 from storage import articles as store
 from storage.db import get_engine, read
 
@@ -53,7 +53,7 @@ def desk() -> Iterator[FaultServer]:
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", "sources", "test", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "scrutineer.cli", "sources", "test", *args], capture_output=True,
                           text=True, timeout=300, cwd=ROOT, env={**os.environ, **(env or {})})
 
 

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "scrutineer.cli", *args], capture_output=True, text=True,
                           timeout=120, cwd=cwd, env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
 
 

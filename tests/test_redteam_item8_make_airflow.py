@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from pipelines.smtp_sink import free_port
+from demo.smtp_sink import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV = Path(sys.executable).parent.parent

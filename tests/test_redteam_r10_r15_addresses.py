@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from core.settings import Settings
 from crawlers.netpolicy import NonPublicAddress, check_address, literal_address
 from pipelines import collect, sources
-from pipelines.settings import Settings
 
 
 @pytest.mark.parametrize("address", [

@@ -11,10 +11,11 @@ from pathlib import Path
 import lxml.html
 import pytest
 
-from pipelines import collect, process, sources, subscribers, weeks
-from pipelines.cli import main
+from core import weeks
+from core.settings import Settings
+from pipelines import collect, process, sources, subscribers
 from pipelines.digest import safe_link
-from pipelines.settings import Settings
+from scrutineer.cli import main
 
 WHEN = datetime.now(timezone.utc) - timedelta(days=1)
 LINKS = ["http://[::1]:18003/x", "http://10.20.30.40/story", "http://127.0.0.9./y", "http://[::7f00:9]/z"]

@@ -15,8 +15,8 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from pipelines import weeks
-from pipelines.settings import Settings
+from core import weeks
+from core.settings import Settings
 from storage import sources as store
 from storage.db import get_engine, read, write
 from storage.redact import redact
@@ -69,7 +69,7 @@ def feed_port() -> Iterator[int]:
 
 
 def _cli(*args: str, db: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args, "--db", db], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "scrutineer.cli", *args, "--db", db], capture_output=True,
                           text=True, timeout=300)
 
 

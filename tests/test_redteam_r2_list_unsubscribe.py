@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from core.settings import Settings
+from demo.smtp_sink import SmtpSink
 from pipelines import subscribers
-from pipelines.cli import main
 from pipelines.errors import ConfigError
 from pipelines.mailer import parse_smtp_url
-from pipelines.settings import Settings
-from pipelines.smtp_sink import SmtpSink
+from scrutineer.cli import main
 from tests.digest_week import build
 
 WEEK = "2026-W47"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from core.settings import Settings
 from pipelines import digest, safefiles, subscribers
-from pipelines.cli import main
-from pipelines.settings import Settings
+from scrutineer.cli import main
 
 WEEK = "2026-W47"
 

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from core.settings import Settings
 from crawlers.spiders.sitemap import MAX_SITEMAPS
 from pipelines import collect, sources
-from pipelines.settings import Settings
 
 INDEX = "<?xml version='1.0'?><sitemapindex xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>{}</sitemapindex>"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from evaluation.sentiment_eval import compare
 from pipelines import tone
-from pipelines.sentiment_eval import compare
 from pipelines.text import sentences
 
 LABELLED = Path(__file__).parent / "data" / "sentiment_labelled.yaml"

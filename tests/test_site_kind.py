@@ -16,10 +16,10 @@ from conftest import DATA, export_records
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from core.settings import Settings
 from crawlers.pagetype import analyse
 from pipelines import collect, sources
-from pipelines.cli import main
-from pipelines.settings import Settings
+from scrutineer.cli import main
 
 SITE = DATA / "site"
 PAGES = sorted((SITE / "pages").rglob("*.html"))

@@ -13,9 +13,9 @@ from conftest import DATA, export_records
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from core.settings import Settings
 from crawlers.spiders.sitemap import NewsSitemap
 from pipelines import collect, sources
-from pipelines.settings import Settings
 
 SITE = DATA / "site"
 

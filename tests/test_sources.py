@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from core.settings import Settings
 from pipelines import sources
-from pipelines.cli import main
-from pipelines.settings import Settings
+from scrutineer.cli import main
 
 MIXED = """
 sources:

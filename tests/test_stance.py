@@ -40,7 +40,7 @@ def test_one_stance_per_entity_consistent_with_stored_polarity() -> None:
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pipelines.sentiment_eval", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "evaluation.sentiment_eval", *args], capture_output=True,
                           text=True, cwd=HERE.parent, check=False)
 
 

@@ -67,7 +67,7 @@ def test_stories_file_scored_from_the_command_line(tmp_path: Path) -> None:
     import sys
 
     root = Path(__file__).parent.parent
-    done = subprocess.run([sys.executable, "-m", "pipelines.corpus_eval",
+    done = subprocess.run([sys.executable, "-m", "evaluation.corpus_eval",
                            str(root / "tests" / "data" / "dedup_corpus" / "holdout.yaml")],
                           capture_output=True, text=True, cwd=root, check=False)
     assert done.returncode == 0, done.stderr
@@ -75,6 +75,6 @@ def test_stories_file_scored_from_the_command_line(tmp_path: Path) -> None:
     assert {"story_pair_f1", "story_pair_p", "story_pair_r", "thread_pair_f1", "duplicate_pair_f1"} <= set(figures_)
     bad = tmp_path / "bad.yaml"
     bad.write_text("articles: [{id: x}]\n", encoding="utf-8")
-    done = subprocess.run([sys.executable, "-m", "pipelines.corpus_eval", str(bad)], capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "evaluation.corpus_eval", str(bad)], capture_output=True,
                           text=True, cwd=root, check=False)
     assert done.returncode == 1 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from core.settings import Settings
 from pipelines import collect, sources
-from pipelines.settings import Settings
 
 
 def feed(path: str) -> bytes:
@@ -64,7 +64,7 @@ def test_t01_non_http_sources_refused_and_no_file_read(tmp_path: Path, sqlite_ur
         {"name": "good-two", "kind": "rss", "url": f"http://127.0.0.1:{port}/feed2.xml"},
     ]}
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(cfg))
-    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "sources", "import", str(tmp_path / "s.yaml"),
+    proc = subprocess.run([sys.executable, "-m", "scrutineer.cli", "sources", "import", str(tmp_path / "s.yaml"),
                            "--db", sqlite_url], capture_output=True, text=True)
     assert proc.returncode == 1
     for name in ("file-url", "bare-path", "ftp-url"):
@@ -73,7 +73,7 @@ def test_t01_non_http_sources_refused_and_no_file_read(tmp_path: Path, sqlite_ur
     results = {r.source: r for r in collect.run(settings)}
     assert set(results) == {"good-one", "good-two"}, results
     assert all(r.new == 1 for r in results.values()), results
-    export = subprocess.run([sys.executable, "-m", "pipelines.cli", "export", "--format", "jsonl", "--db", sqlite_url],
+    export = subprocess.run([sys.executable, "-m", "scrutineer.cli", "export", "--format", "jsonl", "--db", sqlite_url],
                             capture_output=True, text=True, check=True).stdout
     assert "CANARY-7d1f" not in export
     from crawlers import settings as crawl_settings

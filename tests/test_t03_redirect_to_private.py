@@ -13,8 +13,8 @@ import pytest
 from conftest import export_records
 from pytest_httpserver import HTTPServer
 
+from core.settings import Settings
 from pipelines import collect, sources
-from pipelines.settings import Settings
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from pytest_httpserver import HTTPServer
 
+from core.settings import Settings
 from pipelines import collect, export, sources
-from pipelines.settings import Settings
 
 pytestmark = pytest.mark.timeout(90)
 

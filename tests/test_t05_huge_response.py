@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from faultserver import FaultServer, MiB, assert_ok_plus, collect, endless_chunked, import_sources, respond, rss, zeros
 
+from core.settings import PROJECT_DIR, Settings
 from pipelines import collect as collect_stage
-from pipelines.settings import PROJECT_DIR, Settings
 
 LIMIT = 10 * MiB  # the default SCRUTINEER_DOWNLOAD_MAXSIZE
 

@@ -25,8 +25,8 @@ from faultserver import (
     rss,
 )
 
+from core.settings import PROJECT_DIR, Settings
 from pipelines import collect as collect_stage
-from pipelines.settings import PROJECT_DIR, Settings
 
 LIMIT = 10 * MiB
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from faultserver import FaultServer, assert_ok_plus, collect, head, import_sources, respond, rss, silence, trickle
 
+from core.settings import Settings
 from pipelines import collect as collect_stage
 from pipelines import sources
-from pipelines.settings import Settings
 
 DEADLINE = 3.0
 RETRY_TIMES = 2  # crawlers/settings.py

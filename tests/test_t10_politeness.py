@@ -17,8 +17,8 @@ import time_machine
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from core.settings import Settings
 from pipelines import collect, sources
-from pipelines.settings import Settings
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -18,9 +18,9 @@ from conftest import export_records
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from core.settings import Settings
 from crawlers.spiders.site import far_future, repeats_itself, url_pattern, without_session
 from pipelines import collect, sources
-from pipelines.settings import Settings
 
 STORIES = 5
 SORTS = ("price", "name", "newest", "rating")

@@ -24,9 +24,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from faultserver import FaultServer, assert_ok_plus, collect, import_sources, respond, rss
 
+from core.settings import Settings
 from pipelines import collect as collect_stage
 from pipelines import sources
-from pipelines.settings import Settings
 
 HOSTS = ("news.test", "self.test", "old.test", "wrong.test", "tls10.test")
 

@@ -20,8 +20,8 @@ import yaml
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from core.settings import Settings
 from pipelines import collect, sources
-from pipelines.settings import Settings
 from storage import sources as source_store
 from storage.article import Article
 from storage.articles import store_articles
@@ -58,7 +58,7 @@ def _latest(settings: Settings, name: str) -> dict[str, Any]:
 
 
 def _titles(db: str) -> dict[str, set[str]]:
-    out = subprocess.run([sys.executable, "-m", "pipelines.cli", "export", "--format", "jsonl", "--db", db],
+    out = subprocess.run([sys.executable, "-m", "scrutineer.cli", "export", "--format", "jsonl", "--db", db],
                          capture_output=True, text=True, check=True).stdout
     by_source: dict[str, set[str]] = {}
     for line in out.splitlines():
@@ -107,12 +107,12 @@ def test_t15_malformed_feeds(httpserver: HTTPServer, sqlite_url: str) -> None:
 
     # The CLI reports the same and keeps the contract: exit 0, no traceback, errors in `sources list`.
     again = [_name("truncated.xml"), _name("html_as_feed.html")]
-    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "collect", "--db", sqlite_url,
+    proc = subprocess.run([sys.executable, "-m", "scrutineer.cli", "collect", "--db", sqlite_url,
                            *(arg for n in again for arg in ("--source", n))],
                           capture_output=True, text=True, timeout=100)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     listing = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "sources", "list", "--format", "json", "--db", sqlite_url],
+        [sys.executable, "-m", "scrutineer.cli", "sources", "list", "--format", "json", "--db", sqlite_url],
         capture_output=True, text=True, check=True).stdout
     health = {s["name"]: s for s in map(json.loads, listing.splitlines())}
     for filename, case in CASES.items():

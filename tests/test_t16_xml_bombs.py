@@ -17,8 +17,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from core.settings import Settings
 from pipelines import collect, sources
-from pipelines.settings import Settings
 from storage import sources as source_store
 from storage.db import get_engine, read
 
@@ -125,7 +125,7 @@ def test_t16_collect_bombs_no_xxe_hits_no_file_contents(tmp_path: Path, sqlite_u
     assert xxe_hits == []  # no external entity or DTD was ever fetched
     assert not [p for p in paths if _leaks(p) or len(p) > 300], paths  # nor put into a request
 
-    export = subprocess.run([sys.executable, "-m", "pipelines.cli", "export", "--format", "jsonl", "--db", sqlite_url],
+    export = subprocess.run([sys.executable, "-m", "scrutineer.cli", "export", "--format", "jsonl", "--db", sqlite_url],
                             capture_output=True, text=True, check=True).stdout
     assert not _leaks(export), _leaks(export)
     records = [json.loads(line) for line in export.splitlines()]

@@ -18,10 +18,10 @@ import yaml
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from core.settings import Settings
 from crawlers.extract import extract_article
 from crawlers.feedsafe import parse
 from pipelines import collect, sources
-from pipelines.settings import Settings
 from storage import sources as source_store
 from storage.db import get_engine, read
 
@@ -86,7 +86,7 @@ def test_t17_collect_stores_clean_text_and_flags_mismatches(httpserver: HTTPServ
     results = {r.source: r for r in collect.run(settings)}
     assert all(r.status != "error" for r in results.values()), results  # a charset lie is never an error
 
-    out = subprocess.run([sys.executable, "-m", "pipelines.cli", "export", "--format", "jsonl", "--db", sqlite_url],
+    out = subprocess.run([sys.executable, "-m", "scrutineer.cli", "export", "--format", "jsonl", "--db", sqlite_url],
                          capture_output=True, check=True).stdout
     records = [json.loads(line) for line in out.decode("utf-8").splitlines()]  # strict: valid UTF-8
     by_source = {r["source"]: r for r in records if r["source"] != "charset-pages"}

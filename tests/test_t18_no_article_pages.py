@@ -18,13 +18,13 @@ import pytest
 from pytest_httpserver import HTTPServer
 from sqlalchemy import text as sql
 
+from core.settings import Settings
 from crawlers.extract import extract_article
 from pipelines import digest, sources, subscribers
-from pipelines.settings import Settings
 from storage.db import get_engine, read
 
 DIR = Path(__file__).parent / "data" / "hostile" / "no_article"
-CLI = [sys.executable, "-m", "pipelines.cli"]
+CLI = [sys.executable, "-m", "scrutineer.cli"]
 WEEK = "2026-W47"
 REAL_TEXT = ("<p>The Metropolitan Police will keep using Palantir software for another twelve months while a new, "
              "open procurement runs, after the Mayor's Office for Policing and Crime blocked a £50m contract.</p>"

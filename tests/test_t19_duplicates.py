@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from pytest_httpserver import HTTPServer
 
+from core.settings import Settings
 from pipelines import collect, export, process, sources
-from pipelines.settings import Settings
 
 pytestmark = pytest.mark.timeout(90)
 

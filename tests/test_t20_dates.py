@@ -13,10 +13,10 @@ import time_machine
 from pytest_httpserver import HTTPServer
 from sqlalchemy import select
 
+from core.settings import Settings
+from core.weeks import week_of
 from crawlers.dates import parse_date, plausible
 from pipelines import collect, export, sources
-from pipelines.settings import Settings
-from pipelines.weeks import week_of
 from storage.db import get_engine, read
 from storage.schema import articles
 

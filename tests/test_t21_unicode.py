@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
+from core.settings import Settings
 from pipelines import digest, sources, subscribers
-from pipelines.settings import Settings
 from storage.article import content_hash, normalise_text, title_key
 
-CLI = [sys.executable, "-m", "pipelines.cli"]
+CLI = [sys.executable, "-m", "scrutineer.cli"]
 WEEK = "2026-W47"
 RLO, PDF = "\u202e", "\u202c"
 BIDI = {chr(c) for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F]}

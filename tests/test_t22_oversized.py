@@ -17,9 +17,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from core.settings import Settings
 from crawlers.feedsafe import parse
 from pipelines import sources
-from pipelines.settings import Settings
 from storage import sources as source_store
 from storage.db import get_engine, read
 
@@ -90,14 +90,14 @@ def test_t22_collect_caps_truncates_and_skips(httpserver: HTTPServer, sqlite_url
 
     env = {**os.environ, "SCRUTINEER_MAX_FEED_ITEMS": str(CAP),
            "SCRUTINEER_DOWNLOAD_MAXSIZE": str(16 * 1024 * 1024)}  # 10 MB of attributes + a 1 MB title
-    proc = subprocess.run([sys.executable, "-c", _PEAK, sys.executable, "-m", "pipelines.cli", "collect",
+    proc = subprocess.run([sys.executable, "-c", _PEAK, sys.executable, "-m", "scrutineer.cli", "collect",
                            "--db", sqlite_url], capture_output=True, text=True, env=env, timeout=140)
     code, wall, peak_kb = proc.stdout.splitlines()[0].split()
     assert code == "0" and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert float(wall) < 120, wall  # bounded time, three sources including Scrapy start-up
     assert int(peak_kb) < 800 * 1024, peak_kb  # the biggest crawl process stayed well under 800 MB
 
-    export = subprocess.run([sys.executable, "-m", "pipelines.cli", "export", "--format", "jsonl", "--db", sqlite_url],
+    export = subprocess.run([sys.executable, "-m", "scrutineer.cli", "export", "--format", "jsonl", "--db", sqlite_url],
                             capture_output=True, text=True, check=True).stdout
     records = [json.loads(line) for line in export.splitlines()]
     by_source: dict[str, list[dict[str, str]]] = {}

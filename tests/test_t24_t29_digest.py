@@ -26,17 +26,18 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as AioSMTP
 from pytest_httpserver import HTTPServer
 
-from pipelines import digest, process, sources, subscribers, weeks
-from pipelines.settings import Settings
-from pipelines.smtp_sink import SmtpSink, free_port
-from pipelines.unsubscribe import server as unsubscribe_server
+from console.app import serve as unsubscribe_server
+from core import weeks
+from core.settings import Settings
+from demo.smtp_sink import SmtpSink, free_port
+from pipelines import digest, process, sources, subscribers
 from storage import people
 from storage.article import Article
 from storage.articles import store_articles
 from storage.db import get_engine, read, write
 
 WEEK = "2026-W47"
-CLI = [sys.executable, "-m", "pipelines.cli"]
+CLI = [sys.executable, "-m", "scrutineer.cli"]
 ON_TOPIC = ("The Metropolitan Police said its live facial recognition cameras and AI software would be used "
             "by officers again, and Palantir defended the data platform as police leaders met. ")
 
@@ -308,7 +309,7 @@ def test_t27_smtp_transport_never_falls_back_to_clear(sqlite_url: str, tls_cert:
 
 
 def sink_handler(sink: SmtpSink) -> Any:
-    from pipelines.smtp_sink import _Handler
+    from demo.smtp_sink import _Handler
 
     return _Handler(sink)
 

@@ -20,8 +20,8 @@ import psutil
 import pytest
 from faultserver import FaultServer, respond, rss
 
+from core.settings import Settings
 from pipelines import collect, sources
-from pipelines.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Long enough for a healthy crawl to start and finish on a loaded 2-core machine.
@@ -91,7 +91,7 @@ DAG_RUNS = """
 import json, os, sys
 from airflow.models.dagbag import DagBag
 from pipelines import collect, export, sources
-from pipelines.settings import Settings
+from core.settings import Settings
 sys.path.insert(0, os.path.join(sys.argv[1], "tests"))
 from faultserver import FaultServer, respond, rss
 

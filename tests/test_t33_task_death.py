@@ -169,7 +169,7 @@ def databases() -> Any:
 @pytest.mark.timeout(900)
 def test_t33_task_and_worker_death_converge_and_send_at_most_once(
         newsroom: Any, tmp_path: Path, databases: dict[str, str]) -> None:
-    from pipelines.smtp_sink import SmtpSink
+    from demo.smtp_sink import SmtpSink
 
     gates = {g.slug: g for g in (Gate("gated-a"), Gate("gated-b"))}
     sink = SmtpSink().start()

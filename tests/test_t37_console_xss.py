@@ -27,8 +27,8 @@ from sqlalchemy import insert, select
 from console import auth
 from console.app import create_app
 from console.server import AppServer
+from core.settings import Settings
 from pipelines import subscribers
-from pipelines.settings import Settings
 from storage.article import Article
 from storage.articles import store_articles
 from storage.db import get_engine, write

@@ -35,7 +35,7 @@ from sqlalchemy.engine import make_url
 from console import auth
 from console.app import create_app
 from console.server import AppServer
-from pipelines.settings import Settings
+from core.settings import Settings
 
 CLIENTS = 20
 LOAD_S = float(os.environ.get("SCRUTINEER_T40_SECONDS", "15"))

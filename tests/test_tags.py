@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pipelines.evaluate import labelled_tag_scores, per_slug_report, tag_scores
+from evaluation.evaluate import labelled_tag_scores, per_slug_report, tag_scores
 from pipelines.taxonomy import Taxonomy, load
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,8 +8,9 @@ from typing import Any
 import lxml.html
 import pytest
 
-from pipelines import demo, digest, tender_join
-from pipelines.settings import Settings
+import demo
+from core.settings import Settings
+from pipelines import digest, tender_join
 from pipelines.taxonomy import load
 from storage import notices as notice_store
 from storage.db import get_engine, read

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from core.settings import Settings
 from pipelines import tender_join
-from pipelines.settings import Settings
 from pipelines.taxonomy import load
 
 LABELLED = Path(__file__).with_name("data") / "fresh" / "tender_join_3.yaml"

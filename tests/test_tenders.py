@@ -26,12 +26,12 @@ from conftest import DATA
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from core.settings import PROJECT_DIR, Settings
 from crawlers.ocds import default_rules, load_package, notices_from_package
 from crawlers.politeness import parse_rate, source_rate
 from crawlers.spiders.ocds import search_window
 from pipelines import collect, digest, sources, subscribers
-from pipelines.cli import main
-from pipelines.settings import PROJECT_DIR, Settings
+from scrutineer.cli import main
 from storage import notices as notice_store
 from storage import sources as source_store
 from storage.db import get_engine, read, write
@@ -452,7 +452,7 @@ def test_min_above_max_is_bad_usage(sqlite_url: str, capsys: pytest.CaptureFixtu
 def _run(sqlite_url: str, *args: str) -> bytes:
     """The real command in its own process, in a locale that is not UTF-8: the bytes users get."""
     env = {**os.environ, "LC_ALL": "C", "PYTHONIOENCODING": "latin-1"}
-    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", *args, "--db", sqlite_url], cwd=PROJECT_DIR,
+    proc = subprocess.run([sys.executable, "-m", "scrutineer.cli", *args, "--db", sqlite_url], cwd=PROJECT_DIR,
                           capture_output=True, timeout=60, env=env)
     assert proc.returncode == 0, proc.stderr.decode("utf-8", "replace")
     return proc.stdout

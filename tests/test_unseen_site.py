@@ -7,7 +7,7 @@ robots-disallowed pages never fetched".
 
 The site is `tests/data/unseen_site/` ("The Harbour Gazette", written for this test alone, with a
 layout unlike the demo newsroom's). It is served by a small static server in this process; every
-command runs as `python -m pipelines.cli` in a subprocess, exactly as a user would run it. See
+command runs as `python -m scrutineer.cli` in a subprocess, exactly as a user would run it. See
 `tests/data/unseen_site/README.md` and `expected.yaml` for what the fixture holds.
 """
 from __future__ import annotations
@@ -119,7 +119,7 @@ def _cli(args: list[str], cwd: Path, db: str) -> str:
     env["SCRUTINEER_ALLOW_PRIVATE_NETWORKS"] = "127.0.0.1/32"
     env["SCRUTINEER_CRAWL_TIMEOUT_S"] = "120"
     env.pop("SCRUTINEER_DB", None)
-    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", *args, "--db", db], cwd=cwd, env=env,
+    proc = subprocess.run([sys.executable, "-m", "scrutineer.cli", *args, "--db", db], cwd=cwd, env=env,
                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S)
     assert proc.returncode == 0, (f"scrutineer {' '.join(args)} exited {proc.returncode}\n"
                                   f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")

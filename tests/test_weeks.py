@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from pipelines.weeks import BadWeek, last_complete_week, parse_week, week_of, window
+from core.weeks import BadWeek, last_complete_week, parse_week, week_of, window
 
 
 def test_dst_weeks_are_167_and_169_hours() -> None:

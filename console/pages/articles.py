@@ -10,8 +10,8 @@ from fastapi.responses import Response
 
 from console import auth
 from console.web import render, settings_of
-from pipelines import weeks
-from pipelines.settings import Settings
+from core import weeks
+from core.settings import Settings
 from storage import search as store
 from storage.db import get_engine, read
 from storage.sources import outlet_names

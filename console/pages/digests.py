@@ -10,7 +10,8 @@ from fastapi.responses import HTMLResponse, Response
 
 from console import auth
 from console.web import render, settings_of
-from pipelines import digest, weeks
+from core import weeks
+from pipelines import digest
 from pipelines.subscribers import load_profiles
 
 router = APIRouter(prefix="/digests", dependencies=[Depends(auth.page_user)], include_in_schema=False)

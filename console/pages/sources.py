@@ -16,10 +16,10 @@ from starlette.concurrency import run_in_threadpool
 from console import auth
 from console.svg import sparkline
 from console.web import redirect, render, settings_of, svg_markup
+from core.settings import Settings
 from pipelines import collect
 from pipelines import sources as registry
 from pipelines.errors import UserError
-from pipelines.settings import Settings
 from storage import console as reads
 from storage.db import get_engine, read, write
 from storage.sources import outlet_names

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from console import auth
 from console.svg import line_chart
 from console.web import render, settings_of, svg_markup
-from pipelines import weeks
+from core import weeks
 from storage import console as reads
 from storage.db import get_engine, read
 

@@ -21,6 +21,7 @@ from twisted.internet.error import (
 )
 from twisted.python.failure import Failure
 
+from core.settings import Settings
 from crawlers import offload
 from crawlers.dates import plausible
 from crawlers.guard import refusal_for, too_large
@@ -28,7 +29,6 @@ from crawlers.headline import feed_outlet, strip_outlet
 from crawlers.integrity import TruncatedBody
 from crawlers.netpolicy import NonPublicAddress
 from crawlers.urls import strip_tracking
-from pipelines.settings import Settings
 from storage import sources as source_store
 from storage.article import Article, normalise_text
 from storage.db import get_engine, read

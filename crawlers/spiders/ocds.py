@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import scrapy
 from twisted.python.failure import Failure
 
+from core.polling import retry_after_until
 from crawlers.ocds import OcdsError, default_rules, load_package, next_link, notices_from_package
 from crawlers.politeness import (
     CONTRACTS_FINDER_REST_S,
@@ -39,7 +40,6 @@ from crawlers.politeness import (
     source_rate,
 )
 from crawlers.spiders.base import SourceSpider, describe_failure
-from pipelines.polling import retry_after_until
 from storage import sources as source_store
 from storage.db import read, write
 from storage.leases import rest_host

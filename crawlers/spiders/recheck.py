@@ -14,8 +14,8 @@ import scrapy
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
+from core.events import emit
 from crawlers.spiders.base import SourceSpider, describe_failure
-from pipelines.progress import emit
 from storage import articles as store
 from storage.db import read, write
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-PROJECT_DIR = PACKAGE_DIR.parent
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+#: The analyst-edited rules (taxonomy, gazetteer, profiles, procurement) ship beside the stages.
+PACKAGE_DIR = PROJECT_DIR / "pipelines"
 
 
 class Settings(BaseSettings):

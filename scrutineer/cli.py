@@ -24,7 +24,7 @@ class UsageError(Exception):
 
 
 def _settings(args: argparse.Namespace) -> Any:
-    from pipelines.settings import Settings
+    from core.settings import Settings
 
     overrides = {"db": args.db} if getattr(args, "db", None) else {}
     if overrides:
@@ -281,7 +281,7 @@ def cmd_unsubscribe(args: argparse.Namespace) -> int:
 
 
 def cmd_unsubscribe_server(args: argparse.Namespace) -> int:
-    from pipelines.unsubscribe import server
+    from console.app import serve as server
 
     httpd = server(_settings(args), args.host, args.port)
     print(f"one-click unsubscribe endpoint on http://{args.host}:{httpd.server_address[1]}/unsubscribe/TOKEN")
@@ -411,7 +411,7 @@ def _cpv(value: str) -> str:
 
 
 def _iso_week(value: str) -> str:
-    from pipelines.weeks import BadWeek, parse_week
+    from core.weeks import BadWeek, parse_week
 
     try:
         parse_week(value)
@@ -421,8 +421,8 @@ def _iso_week(value: str) -> str:
 
 
 def cmd_tenders_list(args: argparse.Namespace) -> int:
+    from core.weeks import window
     from pipelines import export
-    from pipelines.weeks import window
     from storage import notices as notice_store
     from storage.db import get_engine, read
 
@@ -475,7 +475,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from pipelines import demo
+    import demo
 
     demo.run(Path(args.dir), db=getattr(args, "db", None) or os.environ.get("SCRUTINEER_DB"))
     return 0
@@ -636,7 +636,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif getattr(args, "quiet", False) and args.func not in _QUIET_KEEPS_STDOUT:
         sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - for the process's life
     if getattr(args, "command", None) == "digest" and args.week:
-        from pipelines.weeks import BadWeek, parse_week
+        from core.weeks import BadWeek, parse_week
 
         try:
             parse_week(args.week)

@@ -112,13 +112,3 @@ def is_due(source: dict[str, Any], now: datetime) -> bool:
         return False
     due = source.get("next_poll_at")
     return due is None or due <= now
-
-
-def due_sources(conn: Any, now: datetime | None = None) -> list[dict[str, Any]]:
-    """Active sources whose next poll time has come, longest-waiting (or never polled) first: the
-    dispatcher DAG's work list."""
-    from storage.sources import list_sources
-
-    now = now or datetime.now(timezone.utc)
-    never = datetime.min.replace(tzinfo=timezone.utc)
-    return sorted((s for s in list_sources(conn) if is_due(s, now)), key=lambda s: s.get("next_poll_at") or never)

@@ -1,4 +1,4 @@
-"""`python -m pipelines.newsroom`: run the demo newsroom in the foreground for manual poking."""
+"""`python -m demo.newsroom`: run the demo newsroom in the foreground for manual poking."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import argparse
 import sys
 import time
 
-from pipelines.newsroom import Newsroom
+from demo.newsroom import Newsroom
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.newsroom", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m demo.newsroom", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
     parser.add_argument("--sources", metavar="PATH", help="also write a sources YAML for these ports")
     args = parser.parse_args(argv)

@@ -18,10 +18,10 @@ from typing import Any
 
 import yaml
 
+from core.settings import Settings
+from demo.newsroom import Newsroom
+from demo.smtp_sink import SmtpSink
 from pipelines import collect, digest, process, sources, subscribers
-from pipelines.newsroom import Newsroom
-from pipelines.settings import Settings
-from pipelines.smtp_sink import SmtpSink
 
 DEMO_WEEK = "2026-W47"
 DEMO_SUBSCRIBERS = (

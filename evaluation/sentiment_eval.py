@@ -116,13 +116,13 @@ def score_stance(items: list[dict[str, object]]) -> dict[str, object]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m pipelines.sentiment_eval FILE.yaml`: tone scores (items with `label`) or entity
+    """`python -m evaluation.sentiment_eval FILE.yaml`: tone scores (items with `label`) or entity
     stance scores (items with `stances`), whichever the file holds."""
     import argparse
     import json
     import sys
 
-    parser = argparse.ArgumentParser(prog="python -m pipelines.sentiment_eval",
+    parser = argparse.ArgumentParser(prog="python -m evaluation.sentiment_eval",
                                      description="Tone or entity-stance figures on a labelled YAML file.")
     parser.add_argument("file", type=Path)
     args = parser.parse_args(argv)

@@ -152,7 +152,7 @@ def tag_errors(tax: Any, articles: Iterable[dict[str, Any]],
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m pipelines.evaluate tags FILE.yaml [--split dev]`: tag scores and every error."""
+    """`python -m evaluation.evaluate tags FILE.yaml [--split dev]`: tag scores and every error."""
     import argparse
     from pathlib import Path
 
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from pipelines.taxonomy import load
 
-    parser = argparse.ArgumentParser(prog="python -m pipelines.evaluate")
+    parser = argparse.ArgumentParser(prog="python -m evaluation.evaluate")
     parser.add_argument("what", choices=["tags"])
     parser.add_argument("file", type=Path)
     parser.add_argument("--split", help="only articles with this split (dev, holdout)")

@@ -3,7 +3,7 @@
 Articles are stored in publication order (first-seen = published), as a collector would have met
 them, then the real `process` stage runs; pair F1 compares its duplicate, story and thread
 assignments with the labels. Used by the quality-gate tests and by hand on any file of the same
-shape: `python -m pipelines.corpus_eval FILE.yaml [--errors]`.
+shape: `python -m evaluation.corpus_eval FILE.yaml [--errors]`.
 """
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from typing import Any
 
 import yaml
 
+from core.settings import Settings
+from evaluation.evaluate import pair_f1, pair_prf
 from pipelines import export
-from pipelines.evaluate import pair_f1, pair_prf
-from pipelines.settings import Settings
 from storage.article import Article
 from storage.articles import store_articles
 from storage.db import get_engine, read, write
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import tempfile
 
-    parser = argparse.ArgumentParser(prog="python -m pipelines.corpus_eval",
+    parser = argparse.ArgumentParser(prog="python -m evaluation.corpus_eval",
                                      description="Duplicate, story and thread pair F1 of `process` on a labelled file.")
     parser.add_argument("file", type=Path, help="YAML with an `articles:` list (tests/data/dedup_corpus shape)")
     parser.add_argument("--errors", action="store_true", help="also list every merged and split pair")

@@ -1,0 +1,1 @@
+"""Quality harnesses (labelled sets → scores): development tools, not part of the installed runtime."""
