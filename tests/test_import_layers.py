@@ -37,8 +37,8 @@ def test_an_upward_import_breaks_the_layers(tmp_path: Path) -> None:
     tree = _copy(tmp_path)
     # The lowest layer reaching up into the stages: exactly what issue 13 found in crawlers/.
     weeks = tree / "core" / "weeks.py"
-    weeks.write_text(weeks.read_text(encoding="utf-8") + "\n\ndef _up() -> None:\n    import pipelines.digest  # noqa\n",
-                     encoding="utf-8")
+    upward = "\n\ndef _up() -> None:\n    import pipelines.digest  # noqa\n"
+    weeks.write_text(weeks.read_text(encoding="utf-8") + upward, encoding="utf-8")
     result = _lint(tree)
     assert result.returncode != 0
     assert "BROKEN" in result.stdout and "core.weeks -> pipelines.digest" in result.stdout, result.stdout
