@@ -138,6 +138,8 @@ class Match:
     story: str
     why: list[str] = field(default_factory=list)
     strength: int = 1
+    #: Distinctive words of the notice's title in the article's headline.
+    headline: int = 0
 
 
 #: An article this long before a notice's publication can still be about it (news of a tender often
@@ -179,19 +181,20 @@ def strength(why: list[str]) -> int:
     return 2 if "and the buyer" in why[-1] else 1
 
 
-def _rank(m: Match) -> tuple[int, int]:
+def _rank(m: Match) -> tuple[int, int, int]:
     """Strength first, then how much of the notice's title the story repeats: a story that names
     the "workforce insight platform" is about that, not about the "professional standards" pilot it
-    recalls in passing."""
+    recalls in passing; then how many of the title's distinctive words its headline carries (a
+    bidder known for transcription, bidding for a redaction contract, is news of the redaction one)."""
     quoted = re.search(r"“([^”]*)”", m.why[-1]) if m.why else None
-    return m.strength, len(quoted.group(1).split()) if quoted else 0
+    return m.strength, len(quoted.group(1).split()) if quoted else 0, m.headline
 
 
 def strongest_per_story(matches: list[Match]) -> list[Match]:
     """Keep, for each story, the matches of its strongest evidence (ties keep every notice)."""
-    best: dict[str, tuple[int, int]] = {}
+    best: dict[str, tuple[int, int, int]] = {}
     for m in matches:
-        best[m.story] = max(best.get(m.story, (0, 0)), _rank(m))
+        best[m.story] = max(best.get(m.story, (0, 0, 0)), _rank(m))
     return [m for m in matches if _rank(m) == best[m.story]]
 
 
@@ -313,12 +316,17 @@ def _why(n: _Notice, a: _Story) -> list[str]:
     if not a.bought:
         return []
     buyer_named = _buyer_named(n, a.hay, a.slugs)
-    phrases = [p for p in n.phrases if f" {p} " in a.hay]
+    # A phrase of the title counts where the story says what it is about: its headline or opening.
+    # Deep in the body it is a passing mention ("…, which follows the Home Office's tender for a
+    # facial search of the police national database") of a procurement the story is not about.
+    phrases = [p for p in n.phrases if f" {p} " in a.lead]
     shared = [w for w in n.words if _stem(w) in a.words]
     # A supplier's name as a proper noun (case kept): "Northgate" the place is not "Northgate" the firm.
     supplier = next((name for names in n.suppliers for name in names
                      if re.search(r"(?<!\w)" + re.escape(name) + r"(?!\w)", a.raw)), None)
-    if supplier and (buyer_named or phrases or shared):
+    # One distinctive title word beside a name ("transcription" beside the supplier known for it,
+    # "centre" beside the force) is a coincidence as often as not: single words need a second.
+    if supplier and (buyer_named or phrases or len(shared) >= 2):
         if phrases:
             return [f"names the supplier {supplier}", f"and “{max(phrases, key=len)}”"]
         if buyer_named and _buyer_named(n, a.lead, a.lead_slugs):
@@ -326,12 +334,12 @@ def _why(n: _Notice, a: _Story) -> list[str]:
         if buyer_named:
             return []
         return [f"names the supplier {supplier}", f"and {', '.join(shared)} from the notice title"]
-    if buyer_named and a.buying:
+    # The buyer alone (no supplier) must be the story's subject: named in its headline or opening,
+    # beside what it is buying there (a phrase of the title, or one of two title words).
+    if buyer_named and a.buying and _buyer_named(n, a.lead, a.lead_slugs):
         if phrases:
             return [f"names the buyer {n.buyer}", f"and “{max(phrases, key=len)}”"]
-        # Two distinctive title words in the story, or one in its headline: one word deep in the body
-        # ("standards", "Peterborough") is a coincidence as often as not.
-        if len(shared) >= 2 or any(_stem(w) in a.head for w in shared):
+        if len(shared) >= 2 and any(f" {w}" in a.lead for w in shared):
             return [f"names the buyer {n.buyer}", f"and {', '.join(shared)} from the notice title"]
     return []
 
@@ -356,7 +364,8 @@ def join(notices: Sequence[dict[str, Any]], articles: Sequence[dict[str, Any]], 
             why = _why(prepared, st)
             if why and (strength(why) == 4 or not _too_early(n, a)):
                 out.append(Match(notice=key, article=a["id"], story=a.get("story_id") or a.get("story") or a["id"],
-                                 why=why, strength=strength(why)))
+                                 why=why, strength=strength(why),
+                                 headline=sum(_stem(w) in st.head for w in prepared.words)))
     return strongest_per_story(out)
 
 
