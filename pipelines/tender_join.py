@@ -231,6 +231,8 @@ class _Story:
     slugs: set[str]
     buying: bool
     bought: bool
+    #: The procurement topic in the headline or opening: buying is what the story is about.
+    lead_buying: bool = False
 
 
 #: Office-holders that buy in their force's or area's name: "Chief Constable of Harrowfield
@@ -279,9 +281,11 @@ def _prepare_story(article: dict[str, Any], tax: Any) -> _Story:
     buying = "procurement" in slugs if tax is not None else bool(BUYING.search(raw))
     lead = _norm(f"{title}\n{text[:LEAD_CHARS]}")
     lead_slugs = set(tax.analyse(title, text[:LEAD_CHARS])[0]) if tax is not None else set()
+    lead_buying = ("procurement" in lead_slugs if tax is not None
+                   else bool(BUYING.search(f"{title}\n{text[:LEAD_CHARS]}")))
     return _Story(raw=raw, hay=hay, lead=lead, lead_slugs=lead_slugs, words={_stem(w) for w in hay.split()},
                   head={_stem(w) for w in _norm(title).split()}, slugs=slugs, buying=buying,
-                  bought=buying or bool(_BOUGHT.search(raw)))
+                  bought=buying or bool(_BOUGHT.search(raw)), lead_buying=lead_buying)
 
 
 def _prepare_notice(notice: dict[str, Any], tax: Any) -> _Notice:
@@ -326,7 +330,9 @@ def _why(n: _Notice, a: _Story) -> list[str]:
                      if re.search(r"(?<!\w)" + re.escape(name) + r"(?!\w)", a.raw)), None)
     # One distinctive title word beside a name ("transcription" beside the supplier known for it,
     # "centre" beside the force) is a coincidence as often as not: single words need a second.
-    if supplier and (buyer_named or phrases or len(shared) >= 2):
+    # Title words beside a supplier, with no phrase or buyer, count only in a story about buying
+    # (its headline or opening says so): a supplier's scanners at a football ground are its other trade.
+    if supplier and (buyer_named or phrases or (len(shared) >= 2 and a.lead_buying)):
         if phrases:
             return [f"names the supplier {supplier}", f"and “{max(phrases, key=len)}”"]
         if buyer_named and _buyer_named(n, a.lead, a.lead_slugs):
@@ -334,9 +340,11 @@ def _why(n: _Notice, a: _Story) -> list[str]:
         if buyer_named:
             return []
         return [f"names the supplier {supplier}", f"and {', '.join(shared)} from the notice title"]
-    # The buyer alone (no supplier) must be the story's subject: named in its headline or opening,
-    # beside what it is buying there (a phrase of the title, or one of two title words).
-    if buyer_named and a.buying and _buyer_named(n, a.lead, a.lead_slugs):
+    # The buyer alone (no supplier) must be the story's subject, and buying what the story is about:
+    # the buyer and the procurement topic in its headline or opening, beside what it is buying (a
+    # phrase of the title, or one of two title words). An outage or an inquest that mentions the
+    # force's tender in its fifth paragraph is news of the outage.
+    if buyer_named and a.lead_buying and _buyer_named(n, a.lead, a.lead_slugs):
         if phrases:
             return [f"names the buyer {n.buyer}", f"and “{max(phrases, key=len)}”"]
         if len(shared) >= 2 and any(f" {w}" in a.lead for w in shared):
