@@ -16,8 +16,9 @@ from pathlib import Path
 
 import yaml
 
-from core.settings import PROJECT_DIR, Settings
+from core.settings import Settings
 
+PROJECT_DIR = Path(__file__).resolve().parent.parent  # the source checkout these run from
 DAGS = PROJECT_DIR / "dags"
 SOURCES = 1000
 REPEATS = 5

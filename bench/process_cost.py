@@ -16,17 +16,19 @@ from pathlib import Path
 
 import yaml
 
-from core.settings import PROJECT_DIR, Settings
+from core.settings import Settings
 from pipelines import process, tone
 from storage.article import Article
 from storage.articles import store_articles
 from storage.db import get_engine, write
 
+PROJECT_DIR = Path(__file__).resolve().parent.parent  # the source checkout these run from
+
 
 def texts(n: int) -> list[tuple[str, str]]:
     words: list[str] = []
     titles: list[str] = []
-    for path in sorted((PROJECT_DIR / "pipelines" / "newsroom" / "content").glob("*.yaml")):
+    for path in sorted((PROJECT_DIR / "demo" / "newsroom" / "content").glob("*.yaml")):
         for a in yaml.safe_load(path.read_text(encoding="utf-8"))["articles"]:
             body = a.get("body")
             if body:

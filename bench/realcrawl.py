@@ -32,8 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from core.settings import PROJECT_DIR
-
+PROJECT_DIR = Path(__file__).resolve().parent.parent  # the source checkout these run from
 COPIES = 5
 ROUNDS = 3
 

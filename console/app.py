@@ -8,7 +8,6 @@ token or a session.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,7 +17,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from console import auth, unsubscribe
-from console.web import HERE, render
+from console.web import STATIC, render
 from core.settings import Settings
 from storage.db import StorageError
 
@@ -145,7 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(api.router)
     app.include_router(api.docs)
-    app.mount("/static", StaticFiles(directory=Path(HERE / "static")), name="static")
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(Guard, public_https=auth.cookie_secure(settings))
     return app
 

@@ -1,7 +1,6 @@
 """Shared page plumbing: the Jinja2 environment, rendering with the user and CSRF token, redirects."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -10,9 +9,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
+from core.resources import package_file
 from core.settings import Settings
 
-HERE = Path(__file__).resolve().parent
+#: Templates and stylesheet ship in the `console` package, installed or checked out alike.
+TEMPLATES = package_file("console", "templates")
+STATIC = package_file("console", "static")
 
 
 def _when(value: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -25,7 +27,7 @@ def _safe_url(url: Any) -> str | None:
     return text if text.lower().startswith(("http://", "https://")) else None
 
 
-env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True),
+env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True),
                   trim_blocks=True, lstrip_blocks=True)
 env.filters["when"] = _when
 env.filters["safe_url"] = _safe_url

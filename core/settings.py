@@ -7,11 +7,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-#: The analyst-edited rules (taxonomy, gazetteer, profiles, procurement) ship beside the stages.
-PACKAGE_DIR = PROJECT_DIR / "pipelines"
+from core.resources import package_file
+
+
+def rules_file(name: str) -> Path:
+    """The analyst-edited rules (taxonomy, gazetteer, profiles, procurement) ship beside the stages,
+    in the `pipelines` package, installed or checked out alike."""
+    return package_file("pipelines", name)
 
 
 class Settings(BaseSettings):
@@ -30,10 +35,10 @@ class Settings(BaseSettings):
     #: Comma-separated addresses that get failure alerts and the daily source-health report.
     analyst_emails: str = ""
     user_agent: str = "ScrutineerBot/0.1 (+https://scrutineer.invalid/bot)"
-    taxonomy: Path = PACKAGE_DIR / "taxonomy.yaml"
+    taxonomy: Path = Field(default_factory=lambda: rules_file("taxonomy.yaml"))
     #: The UK policing gazetteer (forces, oversight bodies, vendors, technologies), same format.
-    gazetteer: Path | None = PACKAGE_DIR / "gazetteer.yaml"
-    profiles: Path = PACKAGE_DIR / "profiles.yaml"
+    gazetteer: Path | None = Field(default_factory=lambda: rules_file("gazetteer.yaml"))
+    profiles: Path = Field(default_factory=lambda: rules_file("profiles.yaml"))
     #: Where every built digest is kept; default: beside the SQLite file, else data/archive.
     archive_dir: Path | None = None
     #: Crawl bounds: one source's crawl subprocess is killed after this many seconds.
@@ -46,7 +51,8 @@ class Settings(BaseSettings):
     download_maxsize: int = 10 * 1024 * 1024
     #: A host name that does not resolve within this many seconds fails that request.
     dns_timeout_s: float = 10.0
-    #: Derived artefacts that are safe to delete (the trained tone model); default data/cache.
+    #: Derived artefacts that are safe to delete (the trained tone model); default data/cache, relative
+    #: to the working directory like the SQLite default (never inside the installed package).
     cache_dir: Path | None = None
     #: Extra trusted CAs (PEM) for HTTPS, beside the system's: a private or test CA. Never "insecure".
     ca_bundle: str | None = None

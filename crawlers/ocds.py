@@ -252,9 +252,9 @@ def load_rules(path: Path, gazetteer: Path | None = None) -> Rules:
 
 
 def default_rules() -> Rules:
-    from core.settings import PACKAGE_DIR, Settings
+    from core.settings import Settings, rules_file
 
-    return load_rules(PACKAGE_DIR / "procurement.yaml", Settings().gazetteer)
+    return load_rules(rules_file("procurement.yaml"), Settings().gazetteer)
 
 
 def _hits(pattern: re.Pattern[str] | None, text: str) -> list[str]:

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from core.resources import package_file
 from core.settings import Settings
 from demo.newsroom import Newsroom
 from demo.smtp_sink import SmtpSink
@@ -31,7 +32,7 @@ DEMO_SUBSCRIBERS = (
 )
 
 
-TENDERS = Path(__file__).with_name("newsroom") / "tenders.json"
+TENDERS = package_file("demo.newsroom", "tenders.json")
 
 
 @contextmanager

@@ -12,6 +12,7 @@ and stop on request within seconds (pipelines/interrupt.py).
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import signal
 import subprocess
@@ -28,7 +29,7 @@ from sqlalchemy.engine import make_url
 
 from core.events import ENV_FD, read_events
 from core.polling import after_pass, deferred_until, is_due
-from core.settings import PROJECT_DIR, Settings
+from core.settings import Settings
 from crawlers.runner import SPIDERS, host_of, waves
 from pipelines import interrupt
 from pipelines.errors import UserError
@@ -68,7 +69,28 @@ def crawl_command(kind: str, name: str, dry_run: bool = False) -> list[str]:
     """One source's crawl process: the runner (as for batches), so it extracts on a second core."""
     if kind not in SUPPORTED:
         raise UserError(f"source kind {kind!r} is not collected by this version")
-    return [sys.executable, "-m", "crawlers.runner", *(["--dry-run"] if dry_run else []), name]
+    return runner_command(*(["--dry-run"] if dry_run else []), name)
+
+
+def runner_command(*args: str) -> list[str]:
+    """`python -P -m crawlers.runner …` with this interpreter: it sees the same installed packages.
+    -P: the working directory (kept, so relative paths in settings mean what they meant here) is not
+    put first on the child's sys.path, where a folder named like one of ours would shadow it."""
+    return [sys.executable, "-P", "-m", "crawlers.runner", *args]
+
+
+def code_root() -> str | None:
+    """Where our packages were imported from, when the child would not find them by itself: a source
+    checkout run without install (`python -m scrutineer.cli` in it) or an editable install; None
+    when they are installed in one of this interpreter's site directories."""
+    import site
+
+    spec = importlib.util.find_spec("crawlers")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    root = os.path.dirname(os.path.realpath(list(spec.submodule_search_locations)[0]))
+    sites = {os.path.realpath(p) for p in [*site.getsitepackages(), site.getusersitepackages()]}
+    return None if root in sites else root
 
 
 def crawl_env(settings: Settings) -> dict[str, str]:
@@ -77,7 +99,9 @@ def crawl_env(settings: Settings) -> dict[str, str]:
     get_engine(env["SCRUTINEER_DB"])  # migrated here, once, so the crawl need not check (storage/db.py)
     env["SCRUTINEER_SCHEMA_READY"] = env["SCRUTINEER_DB"]
     env["SCRAPY_SETTINGS_MODULE"] = "crawlers.settings"
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_DIR), env.get("PYTHONPATH")]))
+    root = code_root()
+    if root and root not in env.get("PYTHONPATH", "").split(os.pathsep):
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
     return env
 
 
@@ -95,7 +119,7 @@ def _run(cmd: list[str], settings: Settings, timeout: float, capture_stdout: boo
         env["SCRUTINEER_LOG_LEVEL"] = "DEBUG"
     try:
         proc = subprocess.Popen(
-            cmd, env=env, cwd=PROJECT_DIR, stdin=subprocess.DEVNULL,
+            cmd, env=env, stdin=subprocess.DEVNULL,
             stdout=None if capture_stdout else subprocess.DEVNULL, stderr=subprocess.PIPE,
             start_new_session=True,  # its own process group, so a kill takes any children too
             pass_fds=(write_fd,),
@@ -182,7 +206,7 @@ def run_batch_crawl(settings: Settings, names: list[str], hosts: list[str] | Non
     from crawlers.settings import CONCURRENT_REQUESTS_PER_DOMAIN
 
     rounds = waves(hosts or names, CONCURRENT_REQUESTS_PER_DOMAIN)
-    return _run([sys.executable, "-m", "crawlers.runner", *names], settings, settings.crawl_timeout_s * rounds,
+    return _run(runner_command(*names), settings, settings.crawl_timeout_s * rounds,
                 capture_stdout=False, progress=progress)
 
 

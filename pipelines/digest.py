@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from jinja2 import Environment, FileSystemLoader
+from jinja2 import Environment, PackageLoader
 from sqlalchemy.engine import make_url
 
 from core import weeks
-from core.settings import PACKAGE_DIR, Settings
+from core.settings import Settings
 from crawlers.headline import strip_outlet as _strip_names
 from crawlers.netpolicy import may_link
 from pipelines import safefiles, story_view, tender_join, tone
@@ -370,7 +370,7 @@ _env: Environment | None = None
 def _templates() -> Environment:
     global _env
     if _env is None:
-        _env = Environment(loader=FileSystemLoader(PACKAGE_DIR / "templates"),
+        _env = Environment(loader=PackageLoader("pipelines", "templates"),
                            # HTML templates escape every value; the text/plain part must not.
                            autoescape=lambda name: bool(name and name.endswith(".html.j2")),
                            trim_blocks=False, lstrip_blocks=False)

@@ -117,7 +117,7 @@ def _crawl(scratch: Settings, src: dict[str, Any]) -> tuple[int | None, str]:
 
     try:
         proc = subprocess.run(collect.crawl_command(src["kind"], src["name"]), env=collect.crawl_env(scratch),
-                              cwd=collect.PROJECT_DIR, stdin=subprocess.DEVNULL, capture_output=True,
+                              stdin=subprocess.DEVNULL, capture_output=True,
                               timeout=scratch.crawl_timeout_s)
     except subprocess.TimeoutExpired:
         raise UserError(f"{src['name']}: no answer within {scratch.crawl_timeout_s:.0f} s "

@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from core.resources import package_file
 from pipelines.text import fold
 
-TRAIN_DIR = Path(__file__).with_name("data")
+TRAIN_DIR = package_file("pipelines", "data")
 LABELS = ("negative", "neutral", "positive")
 _TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?|[.,;:!?]")
 _NEGATORS = frozenset("not no never nor neither without hardly barely scarcely cannot can't won't isn't aren't "
@@ -139,10 +140,11 @@ class ToneModel:
 
 def _cache_file(items_bytes: bytes) -> Path:
     """Where the trained weights for exactly this code and training data are kept."""
-    key = hashlib.sha256(Path(__file__).read_bytes() + items_bytes).hexdigest()[:16]
-    from core.settings import PROJECT_DIR, Settings
+    key = hashlib.sha256(package_file("pipelines", "tone.py").read_bytes() + items_bytes).hexdigest()[:16]
+    from core.settings import Settings
 
-    root = Settings().cache_dir or PROJECT_DIR / "data" / "cache"
+    # Relative to the working directory, like the SQLite default: an installed package is not ours to write.
+    root = Settings().cache_dir or Path("data") / "cache"
     return root / f"tone-{key}.npz"
 
 

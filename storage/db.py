@@ -18,7 +18,8 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-MIGRATIONS = Path(__file__).with_name("migrations")
+#: Alembic's package-resource form: found in the installed `storage` package, wherever that is.
+MIGRATIONS = "storage:migrations"
 BUSY_TIMEOUT_S = 60
 
 _engines: dict[str, Engine] = {}
@@ -146,7 +147,7 @@ def migrate(engine: Engine) -> None:
     from alembic.script import ScriptDirectory
 
     cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("script_location", MIGRATIONS)
     head = ScriptDirectory.from_config(cfg).get_current_head()
     # A read (no write lock), so starting a command never queues behind busy writers.
     with engine.connect().execution_options(readonly=True) as conn:

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 from faultserver import FaultServer, MiB, assert_ok_plus, collect, endless_chunked, import_sources, respond, rss, zeros
 
-from core.settings import PROJECT_DIR, Settings
+from core.settings import Settings
 from pipelines import collect as collect_stage
 
+PROJECT_DIR = Path(__file__).resolve().parent.parent  # the source checkout these run from
 LIMIT = 10 * MiB  # the default SCRUTINEER_DOWNLOAD_MAXSIZE
 
 

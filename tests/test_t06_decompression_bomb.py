@@ -25,9 +25,10 @@ from faultserver import (
     rss,
 )
 
-from core.settings import PROJECT_DIR, Settings
+from core.settings import Settings
 from pipelines import collect as collect_stage
 
+PROJECT_DIR = Path(__file__).resolve().parent.parent  # the source checkout these run from
 LIMIT = 10 * MiB
 
 

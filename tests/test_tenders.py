@@ -26,7 +26,7 @@ from conftest import DATA
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from core.settings import PROJECT_DIR, Settings
+from core.settings import Settings
 from crawlers.ocds import default_rules, load_package, notices_from_package
 from crawlers.politeness import parse_rate, source_rate
 from crawlers.spiders.ocds import search_window
@@ -37,6 +37,7 @@ from storage import sources as source_store
 from storage.db import get_engine, read, write
 from storage.leases import reserve_slot, rest_host
 
+PROJECT_DIR = Path(__file__).resolve().parent.parent  # the source checkout these run from
 OCDS = DATA / "ocds"
 API = "/api/1.0/ocdsReleasePackages"
 WATCHLIST = PROJECT_DIR / "sources" / "uk-police-ai.yaml"

@@ -48,7 +48,7 @@ def preview(settings: Settings, name: str) -> tuple[list[dict[str, Any]], str | 
     src = registry.get(settings, name)
     cmd = collect.crawl_command(src["kind"], name, dry_run=True)
     try:
-        proc = subprocess.run(cmd, env=collect.crawl_env(settings), cwd=collect.PROJECT_DIR,
+        proc = subprocess.run(cmd, env=collect.crawl_env(settings),
                               stdin=subprocess.DEVNULL, capture_output=True, timeout=settings.crawl_timeout_s,
                               start_new_session=True)
     except subprocess.TimeoutExpired:

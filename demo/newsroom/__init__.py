@@ -19,11 +19,13 @@ from urllib.parse import urlsplit
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from core.resources import package_file
+
 __all__ = ["Newsroom", "Outlet", "Article", "load_outlets", "CONTENT_DIR", "TEMPLATE_DIR"]
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-CONTENT_DIR = PACKAGE_DIR / "content"
-TEMPLATE_DIR = PACKAGE_DIR / "templates"
+#: The outlets' articles and page templates ship in this package, installed or checked out alike.
+CONTENT_DIR = package_file("demo.newsroom", "content")
+TEMPLATE_DIR = package_file("demo.newsroom", "templates")
 
 _FEED_TYPES = {
     "rss": ("rss.xml", "application/rss+xml; charset=utf-8"),
