@@ -158,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import yaml
 
+    from core.settings import rules_file
     from pipelines.taxonomy import load
 
     parser = argparse.ArgumentParser(prog="python -m evaluation.evaluate")
@@ -166,8 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", help="only articles with this split (dev, holdout)")
     parser.add_argument("--slug", action="append", help="only these slugs (repeatable)")
     args = parser.parse_args(argv)
-    here = Path(__file__).parent
-    tax = load(here / "taxonomy.yaml", here / "gazetteer.yaml")
+    tax = load(rules_file("taxonomy.yaml"), rules_file("gazetteer.yaml"))  # the shipped rules, wherever installed
     articles = yaml.safe_load(args.file.read_text(encoding="utf-8"))["articles"]
     if args.split:
         articles = [a for a in articles if a.get("split") == args.split]
