@@ -4,9 +4,9 @@ Articles, tags, stories, sources (with a fetch error), tender notices, saved ten
 subscribers are stored with fields carrying <script>, onerror=, javascript: URLs, </textarea> and
 RTL overrides, then every console page that shows them is opened in headless Chromium against a real
 uvicorn server. Each payload would set `window.__pwned` and fetch from a loopback "evil" server if
-it ran; the test asserts the probe stays undefined, the evil server is never hit, no link has a non-
-http(s) scheme, the payload text is visibly on the page (so it was rendered, as text), and each page
-carries a Content-Security-Policy. A control page served by the evil server itself proves the
+it ran; the test asserts the probe stays undefined, the evil server is never hit, no link has a
+non-http(s) scheme, the payload text is visibly on the page (so it was rendered, as text), and each
+page carries a Content-Security-Policy. A control page served by the evil server itself proves the
 harness sees a payload that does run.
 """
 from __future__ import annotations
