@@ -169,24 +169,27 @@ def _shape(row: dict[str, Any], matching: int | None = None, new: int | None = N
     return out
 
 
-def _counts(conn: Any, row: dict[str, Any], now: datetime) -> tuple[int, int]:
-    query = TenderFilters.from_row(row).query()
-    return (reads.count_notices(conn, **query),
-            reads.count_notices(conn, first_seen_since=now - NEW_WINDOW, **query))
+def _counts(conn: Any, rows: list[dict[str, Any]], now: datetime) -> list[tuple[int, int]]:
+    return reads.count_notices_many(conn, [TenderFilters.from_row(r).query() for r in rows], now - NEW_WINDOW)
 
 
-def listing(settings: Settings, now: datetime | None = None) -> list[dict[str, Any]]:
-    """Every saved search with `matching` (notices it finds) and `new` (of those, first stored in the last 7 days)."""
+def listing(settings: Settings, now: datetime | None = None, counts: bool = True) -> list[dict[str, Any]]:
+    """Every saved search, with `matching` (notices it finds) and `new` (of those, first stored in
+    the last 7 days) unless `counts` is False: counting is one pass over the notices for all the
+    searches (0.4 s for 20 searches over 20,000 notices on SQLite), too slow for every Tenders page view."""
     now = now or datetime.now(timezone.utc)
     with read(get_engine(settings.db)) as conn:
-        return [_shape(row, *_counts(conn, row, now)) for row in store.list_searches(conn)]
+        rows = store.list_searches(conn)
+        if not counts:
+            return [_shape(row) for row in rows]
+        return [_shape(row, *n) for row, n in zip(rows, _counts(conn, rows, now), strict=True)]
 
 
 def get(settings: Settings, search_id: int, now: datetime | None = None) -> dict[str, Any] | None:
     now = now or datetime.now(timezone.utc)
     with read(get_engine(settings.db)) as conn:
         row = store.get_search(conn, search_id)
-        return _shape(row, *_counts(conn, row, now)) if row else None
+        return _shape(row, *_counts(conn, [row], now)[0]) if row else None
 
 
 def matches(settings: Settings, search: dict[str, Any], limit: int = 500) -> list[dict[str, Any]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Connection, String, cast, func, literal_column, or_, select, update
+from sqlalchemy import Connection, String, and_, case, cast, func, literal_column, or_, select, true, update
 
 from storage.schema import article_tags, articles, notices, sources, stories
 
@@ -103,6 +103,24 @@ def count_notices(conn: Connection, first_seen_since: datetime | None = None, **
     if first_seen_since is not None:
         cond.append(notices.c.first_seen_at >= first_seen_since)
     return int(conn.execute(select(func.count()).select_from(notices).where(*cond)).scalar_one())
+
+
+def count_notices_many(conn: Connection, filter_sets: list[dict[str, Any]],
+                       first_seen_since: datetime) -> list[tuple[int, int]]:
+    """(matching, matching and first stored since then) for each set of filters, in one pass over
+    the notices per 50 sets: the saved-search list counted one query at a time took 1 s for 20
+    searches over 20,000 notices on SQLite."""
+    out: list[tuple[int, int]] = []
+    for start in range(0, len(filter_sets), 50):
+        columns = []
+        for filters in filter_sets[start:start + 50]:
+            cond = and_(true(), *_notice_conditions(**filters))
+            columns.append(func.coalesce(func.sum(case((cond, 1), else_=0)), 0))
+            columns.append(func.coalesce(func.sum(case((and_(cond, notices.c.first_seen_at >= first_seen_since), 1),
+                                                       else_=0)), 0))
+        row = conn.execute(select(*columns).select_from(notices)).one()
+        out.extend((int(row[i]), int(row[i + 1])) for i in range(0, len(row), 2))
+    return out
 
 
 def buyer_stories(conn: Connection, buyers: list[str], since: datetime, limit: int = 20) -> list[dict[str, Any]]:

@@ -285,8 +285,11 @@ def test_a_saved_search_applies_its_filters(console: tuple[Settings, str]) -> No
         csv_link = html.unescape(re.search(r'href="(/tenders\.csv\?[^"]*)"', opened.text).group(1))  # type: ignore[union-attr]
         csv = viewer.get(csv_link).text.splitlines()
         assert len(csv) == len(expected) + 1
-    # The list: every search by name with its counts, to everyone.
-    listed = {r[0]: r for r in table_rows(viewer.get("/tenders").text, "saved-searches")}
+    # The lists: by name on the Tenders page, with the counts on their own page, to everyone.
+    on_tenders = table_rows(viewer.get("/tenders").text, "saved-searches")
+    assert [r[0] for r in on_tenders] == [f"Search {i}" for i in range(len(CASES))]
+    assert on_tenders[0][1] == "buyer: home office; cpv: 72" and on_tenders[-1][1] == "all notices"
+    listed = {r[0]: r for r in table_rows(viewer.get("/tenders/searches").text, "saved-searches")}
     for i, (_, meaning) in enumerate(CASES):
         expected = _expected(**meaning)
         assert listed[f"Search {i}"][2:4] == [str(len(expected)), str(sum(1 for n in expected if n["new"]))]
@@ -372,7 +375,7 @@ def test_new_routes_are_enumerated_and_guarded(console_sqlite: tuple[Settings, s
     """The route enumeration of tests/test_console_security.py sees the new routes (so T35 covers them)."""
     settings, base = console_sqlite
     routes = {(m, r.path) for r in create_app(settings).routes for m in getattr(r, "methods", None) or []}
-    new = {("GET", "/tenders/searches/{search_id}"), ("POST", "/tenders/searches"),
+    new = {("GET", "/tenders/searches"), ("GET", "/tenders/searches/{search_id}"), ("POST", "/tenders/searches"),
            ("POST", "/tenders/searches/{search_id}/edit"), ("POST", "/tenders/searches/{search_id}/delete"),
            ("GET", "/api/v1/tender-searches"), ("POST", "/api/v1/tender-searches"),
            ("GET", "/api/v1/tender-searches/{search_id}"), ("PUT", "/api/v1/tender-searches/{search_id}"),

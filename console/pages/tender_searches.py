@@ -30,6 +30,12 @@ async def _form(request: Request) -> dict[str, str]:
     return {k: v.strip() for k in ("name", *FIELDS) if isinstance(v := form.get(k), str)}
 
 
+@router.get("")
+def index(request: Request) -> Response:
+    """Every saved search with its counts (the Tenders page lists them without: counting costs a pass)."""
+    return render(request, "tender_searches.html", searches=tender_searches.listing(settings_of(request)))
+
+
 @router.get("/{search_id}")
 def show(request: Request, search_id: str) -> Response:
     found = tender_searches.get(settings_of(request), _id(search_id) or 0)

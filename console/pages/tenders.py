@@ -66,7 +66,7 @@ def page(request: Request, params: Mapping[str, str], *, search: dict[str, Any] 
     shown = {k: str(v) for k, v in params.items() if k in tender_searches.FIELDS and v not in (None, "")}
     return render(request, "tenders.html", status=status, rows=rows, errors=errors, params=shown,
                   stages=STAGES, related=related, more=more, query=urlencode(shown),
-                  searches=tender_searches.listing(settings), search=search, save=save or {},
+                  searches=tender_searches.listing(settings, counts=False), search=search, save=save or {},
                   edit=edit if edit is not None else ({**search["params"], "name": search["name"]} if search else {}),
                   edit_errors=edit_errors or {})
 
