@@ -209,8 +209,8 @@ def _checked(name: Any, params: Mapping[str, Any]) -> tuple[str, TenderFilters]:
     return clean, filters
 
 
-def _taken(clean: str) -> InvalidSearch:
-    return InvalidSearch({"name": f"a saved search is already called {clean[:80]!r}"})
+def _taken(existing: str) -> InvalidSearch:
+    return InvalidSearch({"name": f"a saved search is already called {existing[:80]!r}"})
 
 
 def create(settings: Settings, name: Any, params: Mapping[str, Any], created_by: str) -> dict[str, Any]:
@@ -218,8 +218,8 @@ def create(settings: Settings, name: Any, params: Mapping[str, Any], created_by:
     clean, filters = _checked(name, params)
     try:
         with write(get_engine(settings.db)) as conn:
-            if store.name_taken(conn, clean):
-                raise _taken(clean)
+            if (existing := store.name_taken(conn, clean)) is not None:
+                raise _taken(existing)
             search_id = store.create_search(conn, clean, filters.columns(), created_by)
     except IntegrityError as exc:  # two writers with one new name at once (PostgreSQL)
         raise _taken(clean) from exc
@@ -235,8 +235,8 @@ def update(settings: Settings, search_id: int, name: Any, params: Mapping[str, A
         with write(get_engine(settings.db)) as conn:
             if store.get_search(conn, search_id) is None:
                 return None
-            if store.name_taken(conn, clean, except_id=search_id):
-                raise _taken(clean)
+            if (existing := store.name_taken(conn, clean, except_id=search_id)) is not None:
+                raise _taken(existing)
             store.update_search(conn, search_id, clean, filters.columns())
     except IntegrityError as exc:
         raise _taken(clean) from exc

@@ -26,12 +26,13 @@ def get_search(conn: Connection, search_id: int) -> dict[str, Any] | None:
     return dict(row._mapping) if row else None
 
 
-def name_taken(conn: Connection, name: str, except_id: int | None = None) -> bool:
-    """Case-insensitive: "Police IT" and "police it" side by side in a list would only confuse."""
-    stmt = select(tender_searches.c.id).where(func.lower(tender_searches.c.name) == name.lower())
+def name_taken(conn: Connection, name: str, except_id: int | None = None) -> str | None:
+    """The name of another search called this, case-insensitively ("Police IT" and "police it"
+    side by side in a list would only confuse), or None."""
+    stmt = select(tender_searches.c.name).where(func.lower(tender_searches.c.name) == name.lower())
     if except_id is not None:
         stmt = stmt.where(tender_searches.c.id != except_id)
-    return conn.execute(stmt.limit(1)).first() is not None
+    return conn.execute(stmt.limit(1)).scalar()
 
 
 def create_search(conn: Connection, name: str, filters: dict[str, Any], created_by: str,
