@@ -15,11 +15,11 @@ from pydantic import BaseModel, Field
 
 from console import auth
 from console.pages.articles import parse_filters
-from console.pages.tenders import parse as parse_tender_filters
 from console.web import render, settings_of
 from pipelines import sources as registry
 from pipelines import subscribers
 from pipelines.errors import UserError
+from pipelines.tender_searches import parse_filters as parse_tender_filters
 from storage import console as reads
 from storage import search as store
 from storage.db import get_engine, read
@@ -107,11 +107,12 @@ def source_status(request: Request, name: str, action: str) -> Any:
 
 @router.get("/tenders")
 def tenders(request: Request) -> Any:
+    """Notices filtered by buyer, cpv (prefix), min, max, stage, closing_from, closing_to (as on the Tenders page)."""
     filters, errors = parse_tender_filters(request.query_params)
     if errors:
         return _bad(errors)
     with read(get_engine(settings_of(request).db)) as conn:
-        return _json(reads.console_filter_notices(conn, **filters))
+        return _json(reads.console_filter_notices(conn, **filters.query()))
 
 
 @router.get("/subscribers", dependencies=analyst)

@@ -136,13 +136,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return PlainTextResponse("database unavailable", status_code=503)
         return PlainTextResponse("ok")
 
-    from console import api, login
+    from console import api, api_tender_searches, login
     from console.pages import account, articles, digests, sources, stories, subscribers, tenders, users
+    from console.pages import tender_searches as saved_tender_searches
     app.include_router(login.router)
     app.include_router(unsubscribe.router)
-    for module in (sources, articles, stories, tenders, digests, subscribers, users, account):
+    for module in (sources, articles, stories, tenders, saved_tender_searches, digests, subscribers, users, account):
         app.include_router(module.router)
     app.include_router(api.router)
+    app.include_router(api_tender_searches.router)
     app.include_router(api.docs)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(Guard, public_https=auth.cookie_secure(settings))

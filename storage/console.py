@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Connection, String, cast, func, literal_column, or_, select, update
+from sqlalchemy import Connection, String, and_, case, cast, func, literal_column, or_, select, true, update
 
 from storage.schema import article_tags, articles, notices, sources, stories
 
@@ -66,29 +66,61 @@ def thread_stories(conn: Connection, thread_id: str) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in rows]
 
 
-def console_filter_notices(conn: Connection, buyer: str | None = None, cpv_prefix: str | None = None,
-                           min_value: float | None = None, max_value: float | None = None,
-                           stage: str | None = None, closing_after: datetime | None = None,
-                           closing_before: datetime | None = None, limit: int = 500) -> list[dict[str, Any]]:
-    """Tender notices for the console's filters, newest first. CPV codes live in a JSON list, so
-    the prefix is matched on its text form (`"7231` inside `["72310000", …]`)."""
-    stmt = select(notices)
+def _notice_conditions(buyer: str | None = None, cpv_prefix: str | None = None, min_value: float | None = None,
+                       max_value: float | None = None, stage: str | None = None,
+                       closing_after: datetime | None = None, closing_before: datetime | None = None) -> list[Any]:
+    """The Tenders page's filters as SQL conditions: one definition for the list, the counts and
+    the saved searches, so a saved search always finds exactly what the filtered page shows."""
+    cond: list[Any] = []
     if buyer:
-        stmt = stmt.where(func.lower(notices.c.buyer).contains(buyer.lower(), autoescape=True))
+        cond.append(func.lower(notices.c.buyer).contains(buyer.lower(), autoescape=True))
     if cpv_prefix:
-        stmt = stmt.where(cast(notices.c.cpv, String).contains('"' + cpv_prefix, autoescape=True))
+        cond.append(cast(notices.c.cpv, String).contains('"' + cpv_prefix, autoescape=True))
     if min_value is not None:
-        stmt = stmt.where(notices.c.value >= min_value)
+        cond.append(notices.c.value >= min_value)
     if max_value is not None:
-        stmt = stmt.where(notices.c.value <= max_value)
+        cond.append(notices.c.value <= max_value)
     if stage:
-        stmt = stmt.where(notices.c.stage == stage)
+        cond.append(notices.c.stage == stage)
     if closing_after is not None:
-        stmt = stmt.where(notices.c.tender_deadline >= closing_after)
+        cond.append(notices.c.tender_deadline >= closing_after)
     if closing_before is not None:
-        stmt = stmt.where(notices.c.tender_deadline < closing_before)
-    stmt = stmt.order_by(notices.c.published_at.desc(), notices.c.id).limit(limit)
+        cond.append(notices.c.tender_deadline < closing_before)
+    return cond
+
+
+def console_filter_notices(conn: Connection, limit: int = 500, **filters: Any) -> list[dict[str, Any]]:
+    """Tender notices for the console's filters (see _notice_conditions), newest first. CPV codes
+    live in a JSON list, so the prefix is matched on its text form (`"7231` inside `["72310000", …]`)."""
+    stmt = (select(notices).where(*_notice_conditions(**filters))
+            .order_by(notices.c.published_at.desc(), notices.c.id).limit(limit))
     return [dict(r._mapping) for r in conn.execute(stmt)]
+
+
+def count_notices(conn: Connection, first_seen_since: datetime | None = None, **filters: Any) -> int:
+    """How many notices match the filters; with `first_seen_since`, only those stored since then."""
+    cond = _notice_conditions(**filters)
+    if first_seen_since is not None:
+        cond.append(notices.c.first_seen_at >= first_seen_since)
+    return int(conn.execute(select(func.count()).select_from(notices).where(*cond)).scalar_one())
+
+
+def count_notices_many(conn: Connection, filter_sets: list[dict[str, Any]],
+                       first_seen_since: datetime) -> list[tuple[int, int]]:
+    """(matching, matching and first stored since then) for each set of filters, in one pass over
+    the notices per 50 sets: the saved-search list counted one query at a time took 1 s for 20
+    searches over 20,000 notices on SQLite."""
+    out: list[tuple[int, int]] = []
+    for start in range(0, len(filter_sets), 50):
+        columns = []
+        for filters in filter_sets[start:start + 50]:
+            cond = and_(true(), *_notice_conditions(**filters))
+            columns.append(func.coalesce(func.sum(case((cond, 1), else_=0)), 0))
+            columns.append(func.coalesce(func.sum(case((and_(cond, notices.c.first_seen_at >= first_seen_since), 1),
+                                                       else_=0)), 0))
+        row = conn.execute(select(*columns).select_from(notices)).one()
+        out.extend((int(row[i]), int(row[i + 1])) for i in range(0, len(row), 2))
+    return out
 
 
 def buyer_stories(conn: Connection, buyers: list[str], since: datetime, limit: int = 20) -> list[dict[str, Any]]:

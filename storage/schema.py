@@ -12,6 +12,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -310,6 +311,25 @@ login_attempts = Table(
     Column("account", String(320), nullable=False, index=True),
     Column("address", String(64), nullable=False, index=True),
     Column("at", UTCDateTime, nullable=False, index=True),
+)
+
+tender_searches = Table(
+    "tender_searches",
+    metadata,
+    # Saved tender searches (issue 14): the Tenders page's filters under a name analysts manage and
+    # everyone can open. Closing dates are calendar days, as typed on the page; an empty filter is NULL.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("buyer", String(200)),
+    Column("cpv", String(8)),
+    Column("min_value", Float),
+    Column("max_value", Float),
+    Column("stage", String(16)),
+    Column("closing_from", Date),
+    Column("closing_to", Date),
+    Column("created_by", String(320), nullable=False),  # an email, kept when the user is removed
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
 )
 
 #: The console's sources page counts articles first seen in the last 7 days per source.

@@ -1,13 +1,13 @@
 """RELIABILITY T37: stored XSS, rendered in Chromium through Selenium.
 
-Articles, tags, stories, sources (with a fetch error), tender notices and subscribers are stored
-with fields carrying <script>, onerror=, javascript: URLs, </textarea> and RTL overrides, then every
-console page that shows them is opened in headless Chromium against a real uvicorn server. Each
-payload would set `window.__pwned` and fetch from a loopback "evil" server if it ran; the test
-asserts the probe stays undefined, the evil server is never hit, no link has a non-http(s) scheme,
-the payload text is visibly on the page (so it was rendered, as text), and each page carries a
-Content-Security-Policy. A control page served by the evil server itself proves the harness sees a
-payload that does run.
+Articles, tags, stories, sources (with a fetch error), tender notices, saved tender searches and
+subscribers are stored with fields carrying <script>, onerror=, javascript: URLs, </textarea> and
+RTL overrides, then every console page that shows them is opened in headless Chromium against a real
+uvicorn server. Each payload would set `window.__pwned` and fetch from a loopback "evil" server if
+it ran; the test asserts the probe stays undefined, the evil server is never hit, no link has a
+non-http(s) scheme, the payload text is visibly on the page (so it was rendered, as text), and each
+page carries a Content-Security-Policy. A control page served by the evil server itself proves the
+harness sees a payload that does run.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from console import auth
 from console.app import create_app
 from console.server import AppServer
 from core.settings import Settings
-from pipelines import subscribers
+from pipelines import subscribers, tender_searches
 from storage.article import Article
 from storage.articles import store_articles
 from storage.db import get_engine, write
@@ -130,7 +130,8 @@ def populate(settings: Settings, evil: str) -> dict[str, str]:
             "published_at": now - timedelta(days=1), "tender_deadline": now + timedelta(days=20),
             "url": p["js_url"], "matched": [p["attr"]]}])
     subscribers.add(settings, "reader+x@example.org", "analyst", name=p["script"] + p["rtl"] + p["attr"])
-    return {"article": first, "story": "hostilestory0000001"}
+    search = tender_searches.create(settings, p["script"], {"buyer": p["onerror"]}, "analyst@example.org")
+    return {"article": first, "story": "hostilestory0000001", "search": str(search["id"])}
 
 
 @pytest.fixture()
@@ -188,7 +189,7 @@ def test_t37_stored_xss_renders_inert(browser: Any, evil: Evil, sqlite_url: str,
     pages = ["/articles", "/articles?q=facial+recognition", f"/articles/{ids['article']}", "/sources",
              "/sources/hostile-src", "/sources/hostile-data", "/tenders", "/tenders?buyer=home+office",
              "/subscribers", "/stories",
-             f"/stories/{ids['story']}"]
+             f"/stories/{ids['story']}", f"/tenders/searches/{ids['search']}"]
     try:
         _login(browser, httpd.url)
         cookie = browser.get_cookie(auth.COOKIE)["value"]

@@ -1,22 +1,27 @@
 """Tenders: notices filtered by buyer, CPV prefix, value range, stage and closing date, with
-related news stories, and the filtered list as CSV."""
+related news stories, the saved searches, and the filtered list as CSV.
+
+Filters are parsed by pipelines.tender_searches (shared with the saved searches and the API)."""
 from __future__ import annotations
 
 import csv
 import io
-from datetime import date, datetime, time, timedelta, timezone
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from console import auth
 from console.web import render, settings_of
+from pipelines import tender_searches
+from pipelines.tender_searches import STAGES, parse_filters
 from storage import console as reads
 from storage.db import get_engine, read
 
 router = APIRouter(dependencies=[Depends(auth.page_user)], include_in_schema=False)
-STAGES = ("planning", "tender", "award", "contract")
 PAGE_ROWS = 200  # shown on the page; the CSV carries up to CSV_ROWS
 CSV_ROWS = 20_000
 CSV_COLUMNS = ("published_at", "buyer", "title", "stage", "value", "currency", "cpv", "tender_deadline", "suppliers",
@@ -24,38 +29,9 @@ CSV_COLUMNS = ("published_at", "buyer", "title", "stage", "value", "currency", "
 
 
 def parse(params: Any) -> tuple[dict[str, Any], dict[str, str]]:
-    out: dict[str, Any] = {}
-    errors: dict[str, str] = {}
-    buyer = (params.get("buyer") or "").strip()[:200]
-    if buyer:
-        out["buyer"] = buyer
-    cpv = (params.get("cpv") or "").strip()
-    if cpv:
-        if cpv.isdigit() and len(cpv) <= 8:
-            out["cpv_prefix"] = cpv
-        else:
-            errors["cpv"] = "digits: a CPV code or its first digits"
-    for key, name in (("min_value", "min"), ("max_value", "max")):
-        raw = (params.get(name) or "").replace(",", "").strip()
-        if raw:
-            try:
-                out[key] = float(raw)
-            except ValueError:
-                errors[name] = "a number"
-    stage = (params.get("stage") or "").strip()
-    if stage:
-        if stage in STAGES:
-            out["stage"] = stage
-        else:
-            errors["stage"] = "one of " + ", ".join(STAGES)
-    for key, name, shift in (("closing_after", "closing_from", 0), ("closing_before", "closing_to", 1)):
-        raw = (params.get(name) or "").strip()
-        if raw:
-            try:
-                out[key] = datetime.combine(date.fromisoformat(raw) + timedelta(days=shift), time(0), timezone.utc)
-            except ValueError:
-                errors[name] = "a date YYYY-MM-DD"
-    return out, errors
+    """Query keyword arguments for storage.console and errors by field (kept for callers of the old name)."""
+    filters, errors = parse_filters(params)
+    return filters.query(), errors
 
 
 def _rows(request: Request, limit: int) -> tuple[list[dict[str, Any]], dict[str, str]]:
@@ -66,19 +42,38 @@ def _rows(request: Request, limit: int) -> tuple[list[dict[str, Any]], dict[str,
         return reads.console_filter_notices(conn, **filters, limit=limit), errors
 
 
-@router.get("/tenders")
-def index(request: Request) -> Response:
-    rows, errors = _rows(request, PAGE_ROWS + 1)
+def page(request: Request, params: Mapping[str, str], *, search: dict[str, Any] | None = None,
+         errors: dict[str, str] | None = None, save: Mapping[str, str] | None = None,
+         edit: Mapping[str, str] | None = None, edit_errors: dict[str, str] | None = None,
+         status: int = 200) -> Response:
+    """The Tenders page for these filter values: the plain page, a saved search opened, or either
+    re-rendered with the errors of a refused save or edit beside their fields."""
+    settings = settings_of(request)
+    filters, parse_errors = parse_filters(params)
+    errors = {**parse_errors, **(errors or {})}
+    rows: list[dict[str, Any]] = []
+    related: list[dict[str, Any]] = []
+    if not parse_errors:
+        with read(get_engine(settings.db)) as conn:
+            rows = reads.console_filter_notices(conn, **filters.query(), limit=PAGE_ROWS + 1)
     more = len(rows) > PAGE_ROWS
     rows = rows[:PAGE_ROWS]
-    related: list[dict[str, Any]] = []
     if rows:
-        with read(get_engine(settings_of(request).db)) as conn:
+        with read(get_engine(settings.db)) as conn:
             related = reads.buyer_stories(conn, [r["buyer"] or "" for r in rows],
                                           datetime.now(timezone.utc) - timedelta(days=365))
-    return render(request, "tenders.html", status=400 if errors else 200, rows=rows, errors=errors,
-                  params=dict(request.query_params), stages=STAGES, related=related, more=more,
-                  query=request.url.query)
+    status = 400 if errors and status == 200 else status
+    shown = {k: str(v) for k, v in params.items() if k in tender_searches.FIELDS and v not in (None, "")}
+    return render(request, "tenders.html", status=status, rows=rows, errors=errors, params=shown,
+                  stages=STAGES, related=related, more=more, query=urlencode(shown),
+                  searches=tender_searches.listing(settings, counts=False), search=search, save=save or {},
+                  edit=edit if edit is not None else ({**search["params"], "name": search["name"]} if search else {}),
+                  edit_errors=edit_errors or {})
+
+
+@router.get("/tenders")
+def index(request: Request) -> Response:
+    return page(request, dict(request.query_params))
 
 
 def _cell(value: Any) -> str:
