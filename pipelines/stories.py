@@ -21,6 +21,8 @@ from datetime import timedelta
 from typing import Any
 
 from core.settings import Settings
+from pipelines.actors import actors
+from pipelines.taxonomy import Taxonomy, load
 from pipelines.text import fold
 from storage import articles as store
 from storage.db import get_engine, read, write
@@ -203,7 +205,18 @@ def representative(member: dict[str, Any]) -> tuple[Any, ...]:
     return (member["published_at"], member["id"])
 
 
-def assign(rows: list[dict[str, Any]], pending_ids: set[str]) -> dict[str, str]:
+def other_actors(mine: tuple[frozenset[str], frozenset[str]], story: tuple[set[str], set[str]]) -> bool:
+    """Whether the headline and lead name actors or places that the story's articles never mention,
+    or the other way round: another force, town or body doing its own thing
+    (tests/data/TAGGING_GUIDE.md: same actors, same action, same occasion). Reports of one event
+    name its actors somewhere, even when their leads begin with a district or a victim."""
+    (lead, mentions), (story_lead, story_mentions) = mine, story
+    if not lead or not story_lead:
+        return False
+    return not lead & story_mentions or not story_lead & mentions
+
+
+def assign(rows: list[dict[str, Any]], pending_ids: set[str], taxonomy: Taxonomy | None = None) -> dict[str, str]:
     """story_id for every row; settled rows keep theirs.
 
     Candidate stories come from an inverted index: a new article looks up its most distinctive
@@ -217,6 +230,10 @@ def assign(rows: list[dict[str, Any]], pending_ids: set[str]) -> dict[str, str]:
     postings: dict[str, set[str]] = {}
     out: dict[str, str] = {}
     story_kinds: dict[str, set[str]] = {}
+    story_actors: dict[str, tuple[set[str], set[str]]] = {}
+    if taxonomy is None:
+        defaults = Settings()
+        taxonomy = load(defaults.taxonomy, defaults.gazetteer)
     first_at: dict[str, Any] = {}
     # Each report is placed once, for its whole cluster of copies, by the copy published first
     # (ties: lowest id). Which copy is the "original" depends on crawl order (first seen), so
@@ -231,6 +248,7 @@ def assign(rows: list[dict[str, Any]], pending_ids: set[str]) -> dict[str, str]:
         rid = row["id"]
         vec = vectors[first[rid]["id"]]
         kinds = event_kinds(first[rid]["title"])
+        who = actors(first[rid]["title"], first[rid]["text"] or first[rid]["summary"] or "", taxonomy)
         body_norm = math.sqrt(sum(v * v for v in bodies[first[rid]["id"]].values()))
         top = sorted(vec, key=vec.__getitem__, reverse=True)[:INDEX_TERMS]
         sid = row["story_id"] if rid not in pending_ids else None
@@ -241,6 +259,8 @@ def assign(rows: list[dict[str, Any]], pending_ids: set[str]) -> dict[str, str]:
                 if abs(row["published_at"] - last) > OPEN_FOR:
                     continue
                 if other_event(kinds, story_kinds[cand], row["published_at"] - first_at[cand]):
+                    continue
+                if other_actors(who, story_actors[cand]):
                     continue
                 score = cosine(vec, centroid)
                 body, (centroid_body, centroid_norm) = bodies[first[rid]["id"]], body_centroids[cand]
@@ -259,6 +279,9 @@ def assign(rows: list[dict[str, Any]], pending_ids: set[str]) -> dict[str, str]:
             body_centroid[w] = body_centroid.get(w, 0.0) + x
         body_centroids[sid] = (body_centroid, math.sqrt(sum(v * v for v in body_centroid.values())))
         story_kinds.setdefault(sid, set()).update(kinds)
+        story_lead, story_mentions = story_actors.setdefault(sid, (set(), set()))
+        story_lead.update(who[0])
+        story_mentions.update(who[1])
         first_at.setdefault(sid, row["published_at"])
         for t in vec:  # stories are findable by every word; articles look up by their strongest only
             postings.setdefault(t, set()).add(sid)
@@ -283,7 +306,7 @@ def run(settings: Settings) -> int:
                 "content_hash", "relevant"]
         window = list(store.all_articles(conn, since=since, until=until, columns=cols))
     pending_ids = {r["id"] for r in pending}
-    assigned = assign(window, pending_ids)
+    assigned = assign(window, pending_ids, load(settings.taxonomy, settings.gazetteer))
     by_story: dict[str, list[dict[str, Any]]] = {}
     for row in window:
         by_story.setdefault(assigned[row["id"]], []).append(row)
