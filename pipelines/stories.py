@@ -254,7 +254,9 @@ def assign(rows: list[dict[str, Any]], pending_ids: set[str], taxonomy: Taxonomy
         sid = row["story_id"] if rid not in pending_ids else None
         if sid is None:
             best, best_score = None, JOIN_AT
-            for cand in sorted(set().union(*(postings.get(t, set()) for t in top))):
+            # Stories naming one of its actors are candidates too: a comment or reaction piece's
+            # headline words are its own, but it names whom the event is about.
+            for cand in sorted(set().union(*(postings.get(t, set()) for t in [*top, *who[0]]))):
                 centroid, last = centroids[cand]
                 if abs(row["published_at"] - last) > OPEN_FOR:
                     continue
@@ -283,7 +285,7 @@ def assign(rows: list[dict[str, Any]], pending_ids: set[str], taxonomy: Taxonomy
         story_lead.update(who[0])
         story_mentions.update(who[1])
         first_at.setdefault(sid, row["published_at"])
-        for t in vec:  # stories are findable by every word; articles look up by their strongest only
+        for t in [*vec, *who[0]]:  # stories are findable by every word; articles look up by their strongest only
             postings.setdefault(t, set()).add(sid)
         out[rid] = sid
     for row in rows:
