@@ -17,6 +17,7 @@ import hashlib
 import math
 import re
 from collections import Counter
+from collections.abc import Set
 from datetime import timedelta
 from typing import Any
 
@@ -150,9 +151,14 @@ def event_kinds(title: str) -> frozenset[str]:
     return frozenset(k for k, announcing in EVENT_KINDS.items() if announcing & words)
 
 
+#: Kinds that name one action in other words: a trial "halted" (block) is a trial "paused" (reversal).
+KIN_KINDS = {"block": frozenset({"reversal"}), "reversal": frozenset({"block"})}
+
+
 def other_event(kinds: frozenset[str], story_kinds: set[str], after_start: timedelta) -> bool:
     """Whether a headline's actions say it reports another event than the story's headlines."""
-    if kinds and story_kinds and not kinds & story_kinds:
+    kin = kinds.union(*(KIN_KINDS.get(k, frozenset()) for k in kinds))
+    if kinds and story_kinds and not kin & story_kinds:
         return True
     return bool((kinds & FOLLOW_UP_KINDS) - story_kinds) and after_start > FOLLOW_UP_AFTER
 
@@ -167,12 +173,33 @@ THREAD_INDEX_TERMS = 25
 THREAD_CANDIDATES = 2000
 
 
-def threads(rows: list[dict[str, Any]], new_ids: set[str]) -> dict[str, str]:
+def story_actors(leads: list[str], taxonomy: Taxonomy) -> tuple[set[str], set[str]]:
+    """A story's actors and mentions, pooled over its articles' "headline. opening text" leads."""
+    lead_actors: set[str] = set()
+    mentions: set[str] = set()
+    for lead in leads:
+        title, _, text = lead.partition(". ")
+        found, seen = actors(title, text, taxonomy)
+        lead_actors.update(found)
+        mentions.update(seen)
+    return lead_actors, mentions
+
+
+def _default_taxonomy() -> Taxonomy:
+    defaults = Settings()
+    return load(defaults.taxonomy, defaults.gazetteer)
+
+
+def threads(rows: list[dict[str, Any]], new_ids: set[str], taxonomy: Taxonomy | None = None) -> dict[str, str]:
     """thread_id for each story in `new_ids`: the thread of the most similar earlier story (TF-IDF
     over its articles' headlines and leads), else a thread of its own. Earlier stories keep theirs.
-    Candidates come from an inverted index of distinctive terms, as for stories."""
+    Candidates come from an inverted index of distinctive terms, as for stories. A saga is one
+    contract, deployment or policy, so its stories name the same actors: two forces' trials that
+    read alike are two threads."""
     vectors = tfidf({r["id"]: sum((words(lead, "") for lead in r.get("leads") or [r["headline"]]), Counter())
                      for r in rows})
+    taxonomy = taxonomy or _default_taxonomy()
+    who = {r["id"]: story_actors(r.get("leads") or [r["headline"]], taxonomy) for r in rows}
     out: dict[str, str] = {}
     postings: dict[str, list[int]] = {}
     for i, row in enumerate(rows):
@@ -183,6 +210,8 @@ def threads(rows: list[dict[str, Any]], new_ids: set[str]) -> dict[str, str]:
             for j in sorted(set().union(*(postings.get(t, ()) for t in top))):
                 earlier = rows[j]
                 if row["first_seen_at"] - earlier["last_seen_at"] > THREAD_DAYS:
+                    continue
+                if other_actors(who[row["id"]], who[earlier["id"]]):
                     continue
                 score = cosine(vec, vectors[earlier["id"]])
                 if score >= best_score:
@@ -205,7 +234,7 @@ def representative(member: dict[str, Any]) -> tuple[Any, ...]:
     return (member["published_at"], member["id"])
 
 
-def other_actors(mine: tuple[frozenset[str], frozenset[str]], story: tuple[set[str], set[str]]) -> bool:
+def other_actors(mine: tuple[Set[str], Set[str]], story: tuple[Set[str], Set[str]]) -> bool:
     """Whether the headline and lead name actors or places that the story's articles never mention,
     or the other way round: another force, town or body doing its own thing
     (tests/data/TAGGING_GUIDE.md: same actors, same action, same occasion). Reports of one event
@@ -231,9 +260,7 @@ def assign(rows: list[dict[str, Any]], pending_ids: set[str], taxonomy: Taxonomy
     out: dict[str, str] = {}
     story_kinds: dict[str, set[str]] = {}
     story_actors: dict[str, tuple[set[str], set[str]]] = {}
-    if taxonomy is None:
-        defaults = Settings()
-        taxonomy = load(defaults.taxonomy, defaults.gazetteer)
+    taxonomy = taxonomy or _default_taxonomy()
     first_at: dict[str, Any] = {}
     # Each report is placed once, for its whole cluster of copies, by the copy published first
     # (ties: lowest id). Which copy is the "original" depends on crawl order (first seen), so
@@ -308,7 +335,8 @@ def run(settings: Settings) -> int:
                 "content_hash", "relevant"]
         window = list(store.all_articles(conn, since=since, until=until, columns=cols))
     pending_ids = {r["id"] for r in pending}
-    assigned = assign(window, pending_ids, load(settings.taxonomy, settings.gazetteer))
+    taxonomy = load(settings.taxonomy, settings.gazetteer)
+    assigned = assign(window, pending_ids, taxonomy)
     by_story: dict[str, list[dict[str, Any]]] = {}
     for row in window:
         by_story.setdefault(assigned[row["id"]], []).append(row)
@@ -330,7 +358,7 @@ def run(settings: Settings) -> int:
         # per article as a quiet one.
         known = store.stories_since(conn, min(r["first_seen_at"] for r in story_rows) - THREAD_DAYS,
                                     limit=THREAD_CANDIDATES + len(story_rows))
-        linked = threads(known, {r["id"] for r in story_rows})
+        linked = threads(known, {r["id"] for r in story_rows}, taxonomy)
         store.save_stories(conn, [{**{k: v for k, v in r.items() if k != "leads"}, "thread_id": linked[r["id"]]}
                                   for r in known if r["id"] in linked])
         return written
