@@ -110,3 +110,24 @@ def actors(title: str, text: str, taxonomy: Taxonomy | None = None) -> tuple[fro
                 if hit.first <= LEAD_SENTENCES:
                     found.add(f"entity:{slug}")
     return frozenset(found), frozenset(mentioned)
+
+
+#: Words that end a headline's main clause: what follows is background ("... after audit").
+_SUBORDINATE = frozenset("after despite as while amid following since because before until over".split())
+
+
+def subject(title: str, text: str, taxonomy: Taxonomy) -> str | None:
+    """The actor a headline names first in its main clause, usually who did the thing reported
+    ("Rowley pledges new checks after audit" is Rowley's act, not the auditor's)."""
+    title = fold(title or "")
+    cut = len(title)
+    for m in _LOWER.finditer(title):
+        if m.group() in _SUBORDINATE:
+            cut = m.start()
+            break
+    head = title[:cut]
+    known = names(text or "")
+    found = [(m.start(), f"name:{_key(m.group())}") for m in _CAPITALISED.finditer(head) if _key(m.group()) in known]
+    found += [(at, f"entity:{slug}") for at, slug in taxonomy.positions(head)
+              if taxonomy.tags[slug].parent not in TOPIC_PARENTS]
+    return min(found)[1] if found else None

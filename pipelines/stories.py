@@ -22,7 +22,7 @@ from datetime import timedelta
 from typing import Any
 
 from core.settings import Settings
-from pipelines.actors import actors
+from pipelines.actors import actors, subject
 from pipelines.taxonomy import Taxonomy, load
 from pipelines.text import fold
 from storage import articles as store
@@ -245,6 +245,13 @@ def other_actors(mine: tuple[Set[str], Set[str]], story: tuple[Set[str], Set[str
     return not lead & story_mentions or not story_lead & mentions
 
 
+def new_actor(doer: str | None, story_lead: Set[str], after_start: timedelta) -> bool:
+    """Whether a headline reports a later act by someone the story's leads never named: the
+    Commissioner's pledge the day after an audit, a body opening a tender days after a union's
+    complaint (tests/data/TAGGING_GUIDE.md: a new action by someone at a later time)."""
+    return doer is not None and after_start > FOLLOW_UP_AFTER and doer not in story_lead
+
+
 def assign(rows: list[dict[str, Any]], pending_ids: set[str], taxonomy: Taxonomy | None = None) -> dict[str, str]:
     """story_id for every row; settled rows keep theirs.
 
@@ -276,6 +283,7 @@ def assign(rows: list[dict[str, Any]], pending_ids: set[str], taxonomy: Taxonomy
         vec = vectors[first[rid]["id"]]
         kinds = event_kinds(first[rid]["title"])
         who = actors(first[rid]["title"], first[rid]["text"] or first[rid]["summary"] or "", taxonomy)
+        doer = subject(first[rid]["title"], first[rid]["text"] or first[rid]["summary"] or "", taxonomy)
         body_norm = math.sqrt(sum(v * v for v in bodies[first[rid]["id"]].values()))
         top = sorted(vec, key=vec.__getitem__, reverse=True)[:INDEX_TERMS]
         sid = row["story_id"] if rid not in pending_ids else None
@@ -290,6 +298,8 @@ def assign(rows: list[dict[str, Any]], pending_ids: set[str], taxonomy: Taxonomy
                 if other_event(kinds, story_kinds[cand], row["published_at"] - first_at[cand]):
                     continue
                 if other_actors(who, story_actors[cand]):
+                    continue
+                if new_actor(doer, story_actors[cand][0], row["published_at"] - first_at[cand]):
                     continue
                 score = cosine(vec, centroid)
                 body, (centroid_body, centroid_norm) = bodies[first[rid]["id"]], body_centroids[cand]
