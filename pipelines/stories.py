@@ -252,6 +252,16 @@ def new_actor(doer: str | None, story_lead: Set[str], after_start: timedelta) ->
     return doer is not None and after_start > FOLLOW_UP_AFTER and doer not in story_lead
 
 
+#: Same actor, same day: similarity counts this much more (the trade paper's "goes live" piece on a
+#: force's launch shares few words with the wire's but names the same force the same morning).
+SAME_ACTOR_BOOST = 1.5
+
+
+def same_occasion(doer: str | None, story_lead: Set[str], after_start: timedelta) -> bool:
+    """Whether the headline's first-named actor is one the story's leads name, within half a day."""
+    return doer is not None and doer in story_lead and after_start <= FOLLOW_UP_AFTER
+
+
 def assign(rows: list[dict[str, Any]], pending_ids: set[str], taxonomy: Taxonomy | None = None) -> dict[str, str]:
     """story_id for every row; settled rows keep theirs.
 
@@ -306,6 +316,8 @@ def assign(rows: list[dict[str, Any]], pending_ids: set[str], taxonomy: Taxonomy
                 if centroid_norm and body_norm:
                     shared = sum(v * centroid_body.get(w, 0.0) for w, v in body.items())
                     score = max(score, BODY_SHARE * shared / (body_norm * centroid_norm))
+                if same_occasion(doer, story_actors[cand][0], row["published_at"] - first_at[cand]):
+                    score *= SAME_ACTOR_BOOST
                 if score >= best_score:
                     best, best_score = cand, score
             sid = best or story_id(first[rid]["id"])  # named after the first-published copy, not the root
