@@ -26,7 +26,7 @@ from storage.db import get_engine, write
 def texts(n: int) -> list[tuple[str, str]]:
     words: list[str] = []
     titles: list[str] = []
-    for path in sorted((PROJECT_DIR / "pipelines" / "newsroom" / "content").glob("*.yaml")):
+    for path in sorted((PROJECT_DIR / "demo" / "newsroom" / "content").glob("*.yaml")):
         for a in yaml.safe_load(path.read_text(encoding="utf-8"))["articles"]:
             body = a.get("body")
             if body:
