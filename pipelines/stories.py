@@ -8,8 +8,14 @@ pooled bodies, figures included (analyses and comment re-tell their event's part
 headlines of their own). Topic similarity alone never decides: a headline whose action differs
 from the story's (a warning vs an extension), or that announces a follow-up action (a legal threat,
 a meeting, a U-turn) more than half a day after the story began, starts a new story, which
-`threads` then links to the saga. Duplicates take their original's story. This stage is last, so
-it also marks articles processed.
+`threads` then links to the saga. Who acts decides too (pipelines/actors.py): a headline and lead
+whose actors and places the story never mentions, or the other way round, report another event
+(two forces' trials the same week); a headline whose first-named actor the story's leads never
+named, over half a day on, reports a new act (a pledge the day after an audit); the same actor the
+same morning counts similarity 1.5 times, and stories naming an article's actors are always
+compared with it, so comment and reaction pieces in their own words meet their event. Threads link
+only stories whose actors meet. Duplicates take their original's story. This stage is last, so it
+also marks articles processed.
 """
 from __future__ import annotations
 
