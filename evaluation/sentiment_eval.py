@@ -91,11 +91,12 @@ def _norm(sentence: str) -> str:
 def score_stance(items: list[dict[str, object]]) -> dict[str, object]:
     """Entity stance macro-F1 over the labelled entities our tagger also finds, how many it finds,
     and how often our evidence sentence is the labelled one."""
+    from core.settings import Settings
     from pipelines.enrich import stances
     from pipelines.taxonomy import load
 
-    here = Path(__file__).parent
-    tax = load(here / "taxonomy.yaml", here / "gazetteer.yaml")
+    settings = Settings()  # the taxonomy ships beside the stages, not this harness (moved to evaluation/)
+    tax = load(settings.taxonomy, settings.gazetteer)
     gold, pred, same_evidence, labelled = [], [], 0, 0
     for it in items:
         title, text = str(it.get("title") or ""), str(it["text"])
