@@ -101,3 +101,17 @@ def test_a_later_act_by_someone_the_story_never_named_is_a_new_story() -> None:
                  pledge, 30)]
     got = _grouped(rows)
     assert got["a"] == got["b"] != got["c"]
+
+
+def test_a_piece_in_its_own_words_on_the_same_forces_act_that_morning_joins_it() -> None:
+    wire = ("Tollbury Police began sending remotely piloted drones to selected emergency calls on Tuesday in a "
+            "six-month trial. Two drones based at the central station can reach most of the county within "
+            "minutes, the force said, and officers will follow by car.")
+    trade = ("Tollbury Police's drone response trial went live this week, and county forces with long rural "
+             "journeys should watch closely. The set-up is lean: docked quadcopters with thermal payloads, "
+             "remote launch from the control room and a target of four minutes to scene.")
+    rows = [_row("a", "Tollbury Police sends drones to 999 calls in six-month trial", wire, 0),
+            _row("b", "Drones sent to emergency calls in Tollbury trial", wire, 1),
+            _row("c", "Tollbury goes live with a template for county forces", trade, 6)]
+    got = _grouped(rows)
+    assert got["a"] == got["b"] == got["c"]
