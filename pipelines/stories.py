@@ -282,7 +282,7 @@ def assign(rows: list[dict[str, Any]], pending_ids: set[str], taxonomy: Taxonomy
     postings: dict[str, set[str]] = {}
     out: dict[str, str] = {}
     story_kinds: dict[str, set[str]] = {}
-    story_actors: dict[str, tuple[set[str], set[str]]] = {}
+    actors_of: dict[str, tuple[set[str], set[str]]] = {}
     taxonomy = taxonomy or _default_taxonomy()
     first_at: dict[str, Any] = {}
     # Each report is placed once, for its whole cluster of copies, by the copy published first
@@ -313,16 +313,16 @@ def assign(rows: list[dict[str, Any]], pending_ids: set[str], taxonomy: Taxonomy
                     continue
                 if other_event(kinds, story_kinds[cand], row["published_at"] - first_at[cand]):
                     continue
-                if other_actors(who, story_actors[cand]):
+                if other_actors(who, actors_of[cand]):
                     continue
-                if new_actor(doer, story_actors[cand][0], row["published_at"] - first_at[cand]):
+                if new_actor(doer, actors_of[cand][0], row["published_at"] - first_at[cand]):
                     continue
                 score = cosine(vec, centroid)
                 body, (centroid_body, centroid_norm) = bodies[first[rid]["id"]], body_centroids[cand]
                 if centroid_norm and body_norm:
                     shared = sum(v * centroid_body.get(w, 0.0) for w, v in body.items())
                     score = max(score, BODY_SHARE * shared / (body_norm * centroid_norm))
-                if same_occasion(doer, story_actors[cand][0], row["published_at"] - first_at[cand]):
+                if same_occasion(doer, actors_of[cand][0], row["published_at"] - first_at[cand]):
                     score *= SAME_ACTOR_BOOST
                 if score >= best_score:
                     best, best_score = cand, score
@@ -336,7 +336,7 @@ def assign(rows: list[dict[str, Any]], pending_ids: set[str], taxonomy: Taxonomy
             body_centroid[w] = body_centroid.get(w, 0.0) + x
         body_centroids[sid] = (body_centroid, math.sqrt(sum(v * v for v in body_centroid.values())))
         story_kinds.setdefault(sid, set()).update(kinds)
-        story_lead, story_mentions = story_actors.setdefault(sid, (set(), set()))
+        story_lead, story_mentions = actors_of.setdefault(sid, (set(), set()))
         story_lead.update(who[0])
         story_mentions.update(who[1])
         first_at.setdefault(sid, row["published_at"])
