@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
 
 from pipelines.taxonomy import TOPIC_PARENTS, Taxonomy
 from pipelines.text import fold
@@ -52,10 +54,11 @@ yesterday today tomorrow tonight every about
 """.split())
 
 
+@lru_cache(maxsize=65536)
 def _key(word: str) -> str:
-    """The name as compared: folded, lower-case, without a possessive or a compound's tail
+    """The name as compared (of folded text): lower-case, without a possessive or a compound's tail
     ("Palantir-based" is Palantir, "AI-enabled" is AI)."""
-    word = fold(word).lower().split("-")[0]
+    word = word.lower().split("-")[0]
     for suffix in ("'s", "'"):
         if word.endswith(suffix):
             word = word[: -len(suffix)]
@@ -63,10 +66,11 @@ def _key(word: str) -> str:
 
 
 def names(text: str) -> set[str]:
-    """The names a writer uses in `text`: words capitalised in mid-sentence; at a sentence's start,
-    a word before another capitalised one ("Kingsferry Police said") or one that starts sentences
-    more than once and never appears in lower case ("Wexmoor launches ...", not "Just")."""
-    lower = {_key(w) for w in _LOWER.findall(text)}
+    """The names a writer uses in (folded) `text`: words capitalised in mid-sentence; at a
+    sentence's start, a word before another capitalised one ("Kingsferry Police said") or one that
+    starts sentences more than once and never appears in lower case ("Wexmoor launches ...", not
+    "Just")."""
+    lower = {_key(w) for w in set(_LOWER.findall(text))}
     out: set[str] = set()
     initial: Counter[str] = Counter()
     for m in _CAPITALISED.finditer(text):
@@ -88,46 +92,55 @@ def names(text: str) -> set[str]:
 
 #: Sentences of the text (after the headline, sentence 0) that count as the lead for entities.
 LEAD_SENTENCES = 2
-
-
-def actors(title: str, text: str, taxonomy: Taxonomy | None = None) -> tuple[frozenset[str], frozenset[str]]:
-    """The event's actors and places as the headline and first paragraph name them, and everything
-    the article mentions anywhere (to check another report's actors against).
-
-    A name counts when the writer uses it as a name in the body (so a headline in title case or
-    capitals adds only names the body confirms) and it appears in the headline or lead. Entities
-    are `entity:<slug>`, names `name:<word>`; every word of the article is a mention."""
-    body = text or ""
-    lead = " ".join(body.split()[:LEAD_WORDS])
-    known = names(body)  # headlines shout and title-case: the body says which words are names
-    head = {f"name:{_key(m.group())}" for m in _CAPITALISED.finditer(f"{title or ''} {lead}")}
-    found = head & {f"name:{w}" for w in known}
-    mentioned = {f"name:{_key(w)}" for w in _WORD.findall(f"{title or ''} {body}")}
-    if taxonomy is not None:
-        for slug, hit in taxonomy.match(title or "", body).items():
-            if taxonomy.tags[slug].parent not in TOPIC_PARENTS:
-                mentioned.add(f"entity:{slug}")
-                if hit.first <= LEAD_SENTENCES:
-                    found.add(f"entity:{slug}")
-    return frozenset(found), frozenset(mentioned)
-
-
+#: Words of the text the taxonomy reads for entities under any alias ("City Hall" is MOPAC): the
+#: lead and the sentences after it, where a report names who is involved. Further on, names and
+#: words still count as mentions; matching all of a long article would double the stage's cost.
+ENTITY_WORDS = 60
 #: Words that end a headline's main clause: what follows is background ("... after audit").
 _SUBORDINATE = frozenset("after despite as while amid following since because before until over".split())
 
 
-def subject(title: str, text: str, taxonomy: Taxonomy) -> str | None:
-    """The actor a headline names first in its main clause, usually who did the thing reported
-    ("Rowley pledges new checks after audit" is Rowley's act, not the auditor's)."""
-    title = fold(title or "")
+@dataclass(frozen=True)
+class Actors:
+    """Who an article says acted: `lead` = the actors and places its headline and first paragraph
+    name, `mentions` = everything it names anywhere (to check another report's actors against),
+    `subject` = the actor its headline names first, usually who did the thing reported. Entities
+    are `entity:<slug>`, names `name:<word>`."""
+    lead: frozenset[str]
+    mentions: frozenset[str]
+    subject: str | None
+
+
+def who_acts(title: str, text: str, taxonomy: Taxonomy | None = None) -> Actors:
+    """An article's actors. A name counts when the writer uses it as a name in the body (so a
+    headline in title case or capitals adds only names the body confirms); every word of the
+    article is a mention."""
+    title, body = fold(title or ""), fold(text or "")
+    lead = " ".join(body.split()[:LEAD_WORDS])
+    known = {f"name:{w}" for w in names(body)}  # headlines shout and title-case: the body decides
+    found = {f"name:{_key(m.group())}" for m in _CAPITALISED.finditer(f"{title} {lead}")} & known
+    mentioned = {f"name:{_key(w)}" for w in set(_WORD.findall(f"{title} {body}"))}
+    if taxonomy is not None:
+        for slug, hit in taxonomy.match(title, " ".join(body.split()[:ENTITY_WORDS])).items():
+            if taxonomy.tags[slug].parent not in TOPIC_PARENTS:
+                mentioned.add(f"entity:{slug}")
+                if hit.first <= LEAD_SENTENCES:
+                    found.add(f"entity:{slug}")
+    return Actors(frozenset(found), frozenset(mentioned), _subject(title, known, taxonomy))
+
+
+def _subject(title: str, known: set[str], taxonomy: Taxonomy | None) -> str | None:
+    """The actor a headline names first in its main clause ("Rowley pledges new checks after audit"
+    is Rowley's act, not the auditor's)."""
     cut = len(title)
     for m in _LOWER.finditer(title):
         if m.group() in _SUBORDINATE:
             cut = m.start()
             break
     head = title[:cut]
-    known = names(text or "")
-    found = [(m.start(), f"name:{_key(m.group())}") for m in _CAPITALISED.finditer(head) if _key(m.group()) in known]
-    found += [(at, f"entity:{slug}") for at, slug in taxonomy.positions(head)
-              if taxonomy.tags[slug].parent not in TOPIC_PARENTS]
+    found = [(m.start(), f"name:{_key(m.group())}") for m in _CAPITALISED.finditer(head)]
+    found = [(at, key) for at, key in found if key in known]
+    if taxonomy is not None:
+        found += [(at, f"entity:{slug}") for at, slug in taxonomy.positions(head)
+                  if taxonomy.tags[slug].parent not in TOPIC_PARENTS]
     return min(found)[1] if found else None

@@ -28,7 +28,7 @@ from datetime import timedelta
 from typing import Any
 
 from core.settings import Settings
-from pipelines.actors import actors, subject
+from pipelines.actors import who_acts
 from pipelines.taxonomy import Taxonomy, load
 from pipelines.text import fold
 from storage import articles as store
@@ -185,9 +185,9 @@ def story_actors(leads: list[str], taxonomy: Taxonomy) -> tuple[set[str], set[st
     mentions: set[str] = set()
     for lead in leads:
         title, _, text = lead.partition(". ")
-        found, seen = actors(title, text, taxonomy)
-        lead_actors.update(found)
-        mentions.update(seen)
+        found = who_acts(title, text, taxonomy)
+        lead_actors.update(found.lead)
+        mentions.update(found.mentions)
     return lead_actors, mentions
 
 
@@ -258,6 +258,9 @@ def new_actor(doer: str | None, story_lead: Set[str], after_start: timedelta) ->
     return doer is not None and after_start > FOLLOW_UP_AFTER and doer not in story_lead
 
 
+#: An actor named by more open stories than this (the capital's force in a busy week) names no one
+#: event: looking its stories up would compare an article with most of the window.
+ACTOR_LOOKUP_MAX = 20
 #: Same actor, same day: similarity counts this much more (the trade paper's "goes live" piece on a
 #: force's launch shares few words with the wire's but names the same force the same morning).
 SAME_ACTOR_BOOST = 1.5
@@ -298,8 +301,8 @@ def assign(rows: list[dict[str, Any]], pending_ids: set[str], taxonomy: Taxonomy
         rid = row["id"]
         vec = vectors[first[rid]["id"]]
         kinds = event_kinds(first[rid]["title"])
-        who = actors(first[rid]["title"], first[rid]["text"] or first[rid]["summary"] or "", taxonomy)
-        doer = subject(first[rid]["title"], first[rid]["text"] or first[rid]["summary"] or "", taxonomy)
+        found = who_acts(first[rid]["title"], first[rid]["text"] or first[rid]["summary"] or "", taxonomy)
+        who, doer = (found.lead, found.mentions), found.subject
         body_norm = math.sqrt(sum(v * v for v in bodies[first[rid]["id"]].values()))
         top = sorted(vec, key=vec.__getitem__, reverse=True)[:INDEX_TERMS]
         sid = row["story_id"] if rid not in pending_ids else None
@@ -307,7 +310,8 @@ def assign(rows: list[dict[str, Any]], pending_ids: set[str], taxonomy: Taxonomy
             best, best_score = None, JOIN_AT
             # Stories naming one of its actors are candidates too: a comment or reaction piece's
             # headline words are its own, but it names whom the event is about.
-            for cand in sorted(set().union(*(postings.get(t, set()) for t in [*top, *who[0]]))):
+            named = [a for a in who[0] if len(postings.get(a, ())) <= ACTOR_LOOKUP_MAX]
+            for cand in sorted(set().union(*(postings.get(t, set()) for t in [*top, *named]))):
                 centroid, last = centroids[cand]
                 if abs(row["published_at"] - last) > OPEN_FOR:
                     continue

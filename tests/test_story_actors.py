@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from core.settings import Settings
-from pipelines.actors import actors, names, subject
+from pipelines.actors import names, who_acts
 from pipelines.stories import assign, other_actors
 from pipelines.taxonomy import load
 
@@ -45,15 +45,15 @@ def test_names_are_what_the_writer_capitalises_mid_sentence() -> None:
 
 
 def test_a_shouted_or_title_case_headline_adds_only_names_the_body_confirms() -> None:
-    lead, _ = actors("FLYING SQUAD: Drones Beat Cops To Calls", "Drones sent by Tollbury Police reached most "
-                     "calls first, the force in Tollbury said.", TAX)
-    assert lead == {"name:tollbury"}
+    got = who_acts("FLYING SQUAD: Drones Beat Cops To Calls", "Drones sent by Tollbury Police reached most "
+                   "calls first, the force in Tollbury said.", TAX)
+    assert got.lead == {"name:tollbury"}
 
 
 def test_taxonomy_entities_count_as_actors_under_any_alias() -> None:
-    lead, seen = actors("City Hall halts Met deal", "The Mayor's Office for Policing and Crime has refused the "
-                        "contract with the Metropolitan Police.", TAX)
-    assert {"entity:mopac", "entity:met-police"} <= lead and "entity:mopac" in seen
+    got = who_acts("City Hall halts Met deal", "The Mayor's Office for Policing and Crime has refused the "
+                   "contract with the Metropolitan Police.", TAX)
+    assert {"entity:mopac", "entity:met-police"} <= got.lead and "entity:mopac" in got.mentions
 
 
 def test_actors_must_meet_both_ways() -> None:
@@ -68,8 +68,8 @@ def test_actors_must_meet_both_ways() -> None:
 
 def test_the_headline_subject_is_the_first_actor_of_its_main_clause() -> None:
     body = "Commissioner Ada Pellow told the board on Friday that Tollbury Police will add checks."
-    assert subject("Pellow pledges new checks after Tollbury audit", body, TAX) == "name:pellow"
-    assert subject("What the audit does not say", body, TAX) is None
+    assert who_acts("Pellow pledges new checks after Tollbury audit", body, TAX).subject == "name:pellow"
+    assert who_acts("What the audit does not say", body, TAX).subject is None
 
 
 TRIAL = ("{force} Police will start a six-month trial of live facial recognition cameras in {town} town centre "
