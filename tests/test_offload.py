@@ -14,10 +14,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from faultserver import cli, collect, import_sources
-from loadsite import item
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from bench.loadsite import item
 from core.settings import PROJECT_DIR
 
 PAGES = 12
