@@ -40,7 +40,7 @@ from typing import Any
 FAULT_VAR = "SCRUTINEER_TEST_FAULT"
 RESOLVER_VAR = "SCRUTINEER_TEST_RESOLVER"
 
-Patch = Callable[[ModuleType], None]
+Patch = Callable[[Any], None]  # a module, patched at attributes mypy cannot see
 
 
 def _die() -> None:
@@ -52,7 +52,7 @@ _delivering = threading.local()
 
 
 def _patch_mailer(fault: str) -> Patch:
-    def patch(mailer: ModuleType) -> None:
+    def patch(mailer: Any) -> None:
         deliver = mailer.deliver
         calls = [0]
 
@@ -87,7 +87,7 @@ def _patch_mailer(fault: str) -> Patch:
 
 
 # -- storage: every SQLite engine's connections ----------------------------------------------------
-def _patch_disk_full(db: ModuleType) -> None:
+def _patch_disk_full(db: Any) -> None:
     from sqlalchemy import event
 
     sqlite_engine = db._sqlite_engine
@@ -109,7 +109,7 @@ def _patch_disk_full(db: ModuleType) -> None:
 
 # -- crawl: the forked extraction worker ----------------------------------------------------------
 def _patch_worker_dies(part: str) -> Patch:
-    def patch(offload: ModuleType) -> None:
+    def patch(offload: Any) -> None:
         in_worker = offload._in_worker
 
         # wraps() keeps the qualified name, so the pool pickles this wrapper by that name and the
@@ -164,7 +164,7 @@ RESOLVERS: dict[str, Callable[[str], list[str]]] = {"hosts": hosts_resolver, "sc
 
 
 def _patch_resolver(resolver: Callable[[str], list[str]]) -> Patch:
-    def patch(guard: ModuleType) -> None:
+    def patch(guard: Any) -> None:
         guard.system_lookup = resolver
     return patch
 
