@@ -7,18 +7,15 @@ correctness checks the CI-sized test asserts), so a miss is reported with its fi
 """
 from __future__ import annotations
 
-import sys
 import tempfile
 from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 BUDGET_S = 300.0
 RSS_LIMIT = 1024 * 1024 * 1024
 
 
 def run() -> list[str]:
-    sys.path.insert(0, str(PROJECT_DIR / "tests"))
-    from loadsite import FAULT_KINDS, Plan, run_load
+    from bench.loadsite import FAULT_KINDS, Plan, run_load
 
     plan = Plan(feeds=190, items=50, full_text=40, faults=FAULT_KINDS * 2)
     with tempfile.TemporaryDirectory(prefix="scrutineer-load-") as tmp:

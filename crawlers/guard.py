@@ -14,14 +14,12 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 from scrapy import signals
 from scrapy.exceptions import IgnoreRequest
 from scrapy.resolver import CachingThreadedResolver, dnscache
-from scrapy.utils.misc import load_object
 from twisted.internet.defer import Deferred
 from twisted.internet.error import DNSLookupError
 
@@ -70,15 +68,10 @@ def _allowed(address: str) -> bool:
     return True
 
 
-def _system_lookup(name: str) -> list[str]:
+def system_lookup(name: str) -> list[str]:
+    """name -> IPv4 addresses: the one place a crawl asks DNS. Looked up by name at each lookup, so
+    a test harness can answer in its place without a switch in this module."""
     return [socket.gethostbyname(name)]
-
-
-def lookup_function() -> Callable[[str], list[str]]:
-    """name -> IPv4 addresses. Tests inject a fake with SCRUTINEER_TEST_RESOLVER (a dotted path),
-    so no test ever asks real DNS (RELIABILITY.md "No real DNS")."""
-    hook = os.environ.get("SCRUTINEER_TEST_RESOLVER")
-    return load_object(hook) if hook else _system_lookup
 
 
 class GuardedResolver(CachingThreadedResolver):
@@ -109,7 +102,7 @@ class GuardedResolver(CachingThreadedResolver):
 
     def _lookup(self, name: str, d: Deferred[str]) -> None:
         reactor = self.reactor
-        lookup = lookup_function()
+        lookup = system_lookup
 
         key = name.lower().rstrip(".")
 

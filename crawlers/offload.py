@@ -54,11 +54,6 @@ def _watch_parent(parent: int) -> None:
 
 def _in_worker(url: str, html: bytes | str, content_type: str | None,
                names: tuple[str, ...] = ()) -> dict[str, Any]:
-    # Crash tests name a URL in SCRUTINEER_TEST_FAULT=extract_worker_dies:<part of URL>; the worker
-    # extracting it dies as a crash inside lxml would kill it.
-    fault = os.environ.get("SCRUTINEER_TEST_FAULT", "")
-    if fault.startswith("extract_worker_dies:") and fault.split(":", 1)[1] in url:
-        os._exit(70)
     return extract_article(url, html, content_type, names=names)
 
 

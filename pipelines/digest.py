@@ -10,7 +10,6 @@ import hashlib
 import html
 import os
 import re
-import signal
 import smtplib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -555,9 +554,7 @@ def run(settings: Settings, week: str | None = None, subscriber: str | None = No
         cfg = mailer.parse_smtp_url(settings.smtp_url)
         smtp = mailer.connect(cfg)
         try:
-            for i, d in enumerate(to_send):
-                if os.environ.get("SCRUTINEER_TEST_FAULT") == f"mid_batch:{i}":
-                    os.kill(os.getpid(), signal.SIGKILL)
+            for d in to_send:
                 report.outcomes.append(mailer.deliver(engine, smtp, d.email, week, d.message,
                                                       message_id(d.email, week), _envelope_from(settings)))
         finally:

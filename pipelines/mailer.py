@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import smtplib
 import ssl
 from dataclasses import dataclass
@@ -127,7 +126,6 @@ def deliver(engine: Engine, smtp: smtplib.SMTP, email: str, week: str, message: 
                 return Outcome(email, "skipped-in-progress", "another send is delivering it now")
             return Outcome(email, "unknown", "an earlier send's outcome is unknown; not resent (check the mailbox)")
         return Outcome(email, "skipped-" + status, f"already {status}")
-    _fault("before_data")
     try:
         smtp.send_message(message, from_addr=mail_from, to_addrs=[email])
     except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
@@ -141,13 +139,7 @@ def deliver(engine: Engine, smtp: smtplib.SMTP, email: str, week: str, message: 
     except (OSError, smtplib.SMTPException) as exc:
         # The server may or may not have the message: leave "sending" (unknown), never auto-resend.
         return Outcome(email, "unknown", f"connection lost during send: {exc}")
-    _fault("after_smtp_250")
     with write(engine) as conn:
         people.finish_delivery(conn, email, week, "sent")
     return Outcome(email, "sent")
 
-
-def _fault(point: str) -> None:
-    """Crash tests name a fault point in SCRUTINEER_TEST_FAULT; the process dies there (SIGKILL)."""
-    if os.environ.get("SCRUTINEER_TEST_FAULT") == point:
-        os.kill(os.getpid(), signal.SIGKILL)

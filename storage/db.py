@@ -79,7 +79,6 @@ def _sqlite_engine(url: str) -> Engine:
         # NORMAL in WAL mode is corruption-safe; a power loss can drop the last commits (see README).
         cur.execute("PRAGMA synchronous = NORMAL")
         cur.execute("PRAGMA foreign_keys = ON")
-        _test_disk_full(cur)
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -98,15 +97,6 @@ def _sqlite_engine(url: str) -> Engine:
                 time.sleep(0.05 * 2 ** attempt)
 
     return engine
-
-
-def _test_disk_full(cur: Any) -> None:
-    """Crash tests (T31) name the fault `SCRUTINEER_TEST_FAULT=disk_full`: this connection's file
-    may not grow past its current size (PRAGMA max_page_count), as on a full disk, so every write
-    that needs a new page fails with SQLITE_FULL."""
-    if os.environ.get("SCRUTINEER_TEST_FAULT") == "disk_full":
-        pages = cur.execute("PRAGMA page_count").fetchone()[0]
-        cur.execute(f"PRAGMA max_page_count = {max(int(pages), 1)}")
 
 
 def get_engine(url: str) -> Engine:

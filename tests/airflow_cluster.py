@@ -174,7 +174,7 @@ class Cluster:
         env.update({
             MARKER: self.token,
             "AIRFLOW_HOME": str(self.home),
-            "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
+            "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "faults"), str(ROOT), str(ROOT / "tests")]),
             "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
             "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",

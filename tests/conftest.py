@@ -17,6 +17,11 @@ os.environ.setdefault("SCRUTINEER_CRAWL_TIMEOUT_S", "120")
 # reserved .test one (the guard's own tests unset it).
 os.environ.setdefault("SCRUTINEER_PUBLIC_URL", "https://scrutineer.test")
 
+# Every child process a test starts can have faults armed in it (tests/faults): the folder's
+# sitecustomize does nothing unless the child's environment names a fault.
+FAULTS_DIR = Path(__file__).parent / "faults"
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(FAULTS_DIR), os.environ.get("PYTHONPATH")]))
+
 DATA = Path(__file__).parent / "data"
 PG_URL = os.environ.get("SCRUTINEER_TEST_PG_URL")
 

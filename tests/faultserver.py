@@ -388,31 +388,6 @@ def expanded_size(blob: bytes, encoding: str, limit: int = 2048 * MiB) -> int:
     return total
 
 
-# -- a fake resolver for the crawl subprocess (SCRUTINEER_TEST_RESOLVER) -------------------------
-def resolve(name: str) -> list[str]:
-    """Map test host names to loopback, per SCRUTINEER_TEST_HOSTS (JSON: name → address list or
-    "hang"/"nxdomain"); `localhost` alone goes to the system resolver. No real DNS is ever asked."""
-    import ipaddress
-    import json
-    import os
-
-    table = json.loads(os.environ.get("SCRUTINEER_TEST_HOSTS", "{}"))
-    name = name.lower().rstrip(".")
-    try:
-        return [str(ipaddress.ip_address(name))]  # a literal resolves to itself, as gethostbyname does
-    except ValueError:
-        pass
-    if name == "localhost" and name not in table:
-        return [socket.gethostbyname(name)]
-    answer = table.get(name, "nxdomain")
-    if answer == "hang":
-        time.sleep(float(os.environ.get("SCRUTINEER_TEST_DNS_HANG_S", "60")))
-        return []
-    if answer == "nxdomain":
-        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-    return list(answer)
-
-
 # -- the OK⁺ assertion (RELIABILITY.md), shared by the T05–T09, T13, T14 tests -------------------
 def rss(name: str, items: int = 2, link_base: str | None = None) -> bytes:
     """A small valid RSS 2.0 feed about the story, `items` entries, guids unique to `name`."""

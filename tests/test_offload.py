@@ -14,9 +14,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from faultserver import cli, collect, import_sources
-from loadsite import item
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
+
+from bench.loadsite import item
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent  # the source checkout these run from
 PAGES = 12

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import faults
 import pytest
 from faultserver import FaultServer, cli, collect, import_sources, respond, rss
 
@@ -25,8 +26,8 @@ def _listing(db: str) -> dict[str, dict[str, Any]]:
 
 @pytest.mark.timeout(120)
 def test_dns_failure_is_reported_as_dns_not_robots(tmp_path: Path, sqlite_url: str) -> None:
-    env = {"SCRUTINEER_TEST_RESOLVER": "faultserver.resolve", "SCRUTINEER_TEST_HOSTS": json.dumps({}),
-           "PYTHONPATH": f"{Path(__file__).parent}:{Path(__file__).parent.parent}"}
+    env = {"SCRUTINEER_TEST_RESOLVER": "hosts", "SCRUTINEER_TEST_HOSTS": json.dumps({}),
+           "PYTHONPATH": faults.pythonpath(Path(__file__).parent, Path(__file__).parent.parent)}
     import_sources(sqlite_url, tmp_path, [
         {"name": "gone-sitemap", "kind": "sitemap", "url": "http://gone.test/sitemap.xml"},
         {"name": "gone-site", "kind": "site", "url": "http://gone.test/news/"}])

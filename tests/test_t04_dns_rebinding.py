@@ -1,8 +1,8 @@
 """RELIABILITY T04: DNS rebinding. A name that answers with an allowed address first and a private
 one next (or both in one answer) never gets a request into the private address.
 
-The resolver is injected (SCRUTINEER_TEST_RESOLVER names `scripted_lookup` below, which the crawl
-subprocess loads; crawlers.guard calls it in place of the system resolver); 127.0.0.2 is the
+The resolver is injected (SCRUTINEER_TEST_RESOLVER=scripted arms tests/faults' rebinding fake in the
+crawl subprocess, answering per SCRUTINEER_T04_SCRIPT in place of crawlers.guard.system_lookup); 127.0.0.2 is the
 "public" stand-in (allowed by SCRUTINEER_ALLOW_PRIVATE_NETWORKS=127.0.0.2/32) and 127.0.0.1 the
 private target. Both servers listen on the same port, so a connection to the wrong address would
 land on the counting server on 127.0.0.1.
@@ -10,7 +10,6 @@ land on the counting server on 127.0.0.1.
 from __future__ import annotations
 
 import json
-import os
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -26,22 +25,6 @@ pytestmark = pytest.mark.timeout(90)
 FEED = ("<?xml version='1.0'?><rss version='2.0'><channel><title>R</title><item><guid isPermaLink='false'>r1</guid>"
         "<title>Rebinding report from {where}</title><description>Police and AI.</description></item>"
         "</channel></rss>")
-
-
-_calls: dict[str, int] = {}
-
-
-def scripted_lookup(name: str) -> list[str]:
-    """Runs in the crawl subprocess: the n-th lookup of a name gets the n-th answer of the script in
-    SCRUTINEER_T04_SCRIPT (the last repeats), like a rebinding DNS server. Its answers have TTL 0,
-    so Scrapy's DNS cache is switched off: every connection asks again, as after an eviction."""
-    from scrapy.resolver import dnscache
-
-    dnscache.limit = 0
-    script = json.loads(os.environ["SCRUTINEER_T04_SCRIPT"])
-    answers = script[name.lower().rstrip(".")]
-    n = _calls[name] = _calls.get(name, 0) + 1
-    return list(answers[min(n, len(answers)) - 1])
 
 
 def export_records(settings: Settings) -> list[dict[str, Any]]:
@@ -81,7 +64,7 @@ def twin_servers() -> Iterator[tuple[int, HTTPServer, HTTPServer]]:
 
 def _setup(sqlite_url: str, monkeypatch: pytest.MonkeyPatch,
            script: dict[str, list[object]]) -> Settings:
-    monkeypatch.setenv("SCRUTINEER_TEST_RESOLVER", "tests.test_t04_dns_rebinding.scripted_lookup")
+    monkeypatch.setenv("SCRUTINEER_TEST_RESOLVER", "scripted")
     monkeypatch.setenv("SCRUTINEER_T04_SCRIPT", json.dumps(script))
     monkeypatch.setenv("SCRUTINEER_ALLOW_PRIVATE_NETWORKS", "127.0.0.2/32")
     monkeypatch.setenv("SCRUTINEER_DOWNLOAD_TIMEOUT_S", "5")

@@ -1,7 +1,7 @@
 """RELIABILITY T13: a resolver that hangs, NXDOMAIN, and an answer with no addresses.
 
-No real DNS: the crawl subprocesses resolve through tests/faultserver.resolve, injected with
-SCRUTINEER_TEST_RESOLVER and driven by SCRUTINEER_TEST_HOSTS; only `localhost` reaches the system
+No real DNS: the crawl subprocesses resolve through the `hosts` fake of tests/faults, armed with
+SCRUTINEER_TEST_RESOLVER=hosts and driven by SCRUTINEER_TEST_HOSTS; only `localhost` reaches the system
 resolver. The hanging lookup sleeps 60 s against a 2 s DNS_TIMEOUT: the source must fail within
 the timeout (per attempt), and the stuck lookup thread must not hold the crawl process open.
 """
@@ -27,7 +27,7 @@ MARGIN = 30.0
 @pytest.mark.timeout(60)
 def test_t13_dns_failures_are_per_source_errors_within_the_timeout(tmp_path: Path, sqlite_url: str) -> None:
     hosts = {"news.test": ["127.0.0.1"], "hang.test": "hang", "nx.test": "nxdomain", "empty.test": []}
-    env = {"SCRUTINEER_TEST_RESOLVER": "tests.faultserver.resolve", "SCRUTINEER_TEST_HOSTS": json.dumps(hosts),
+    env = {"SCRUTINEER_TEST_RESOLVER": "hosts", "SCRUTINEER_TEST_HOSTS": json.dumps(hosts),
            "SCRUTINEER_TEST_DNS_HANG_S": str(HANG), "SCRUTINEER_DNS_TIMEOUT_S": str(DNS_TIMEOUT)}
     with FaultServer() as srv:
         srv.route("/feed.xml", respond(rss("news-test")))

@@ -103,7 +103,7 @@ def tls_servers(tmp_path: Path) -> Iterator[dict[str, Any]]:
 
 
 def _env(ca_file: Path | None) -> dict[str, str]:
-    env = {"SCRUTINEER_TEST_RESOLVER": "tests.faultserver.resolve",
+    env = {"SCRUTINEER_TEST_RESOLVER": "hosts",
            "SCRUTINEER_TEST_HOSTS": json.dumps({h: ["127.0.0.1"] for h in HOSTS}),
            "SCRUTINEER_CA_BUNDLE": str(ca_file) if ca_file else ""}
     return env

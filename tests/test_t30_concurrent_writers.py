@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from loadsite import LoadSite, Plan, cli_command, cli_env
 from sqlalchemy import func, select, text
 
+from bench.loadsite import LoadSite, Plan, cli_command, cli_env
 from storage.db import get_engine, read
 from storage.schema import article_versions, articles
 

@@ -21,7 +21,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from loadsite import LoadSite, Plan, cli_command, cli_env, kill_tree
+
+from bench.loadsite import LoadSite, Plan, cli_command, cli_env, kill_tree
 
 COLLECT_KILLS, PROCESS_KILLS = 10, 10
 FEEDS, ITEMS, FULL_TEXT = 4, 60, 2  # plus one more feed imported later (import twice, disk full)

@@ -3,14 +3,15 @@
 35 good loopback feeds × 50 items (8 of them followed to 400 article pages) plus one faulty feed
 of each T05–T09 kind, 100 subscribers; `scrutineer run` then `scrutineer digest --send` to an
 aiosmtpd sink, timed and memory-sampled over the whole process tree. The full size (200 feeds,
-2,000 pages) is `bench/load.py`; both drive `loadsite.run_load`.
+2,000 pages) is `bench/load.py`; both drive `bench.loadsite.run_load`.
 """
 from __future__ import annotations
 
 import os
 
 import pytest
-from loadsite import FAULT_KINDS, FAULT_WORDS, LoadReport, Plan, run_load
+
+from bench.loadsite import FAULT_KINDS, FAULT_WORDS, LoadReport, Plan, run_load
 
 PLAN = Plan(feeds=35, items=50, full_text=8, faults=FAULT_KINDS)
 #: Wall-clock budget for `run` + `digest --send` at this scale. Generous for a shared 2-core box

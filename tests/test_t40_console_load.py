@@ -28,10 +28,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from loadsite import LoadSite, Plan, cli_command, cli_env
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from bench.loadsite import LoadSite, Plan, cli_command, cli_env
 from console import auth
 from console.app import create_app
 from console.server import AppServer
