@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from core import schedules
 from core.settings import Settings
 from pipelines.errors import UserError
 from storage import sources as store
@@ -23,7 +24,6 @@ from storage.redact import redact
 KINDS = ("rss", "sitemap", "site", "ocds")
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 MAX_FILE_BYTES = 5 * 1024 * 1024
-SCHEDULE_ALIASES = ("@hourly", "@daily", "@weekly", "@monthly", "@once")
 FIELDS = ("name", "kind", "url", "schedule", "tags", "follow_links", "allow", "max_pages", "max_depth", "outlet",
           "rate", "status")
 MAX_OUTLET = 120
@@ -55,14 +55,6 @@ class Invalid(Exception):
         return f"entry {self.entry}: field '{self.field}': {self.problem}"
 
 
-def valid_schedule(value: str) -> bool:
-    if value in SCHEDULE_ALIASES:
-        return True
-    from croniter import croniter
-
-    return bool(croniter.is_valid(value)) and len(value.split()) == 5
-
-
 def validate(raw: Any, label: str) -> dict[str, Any]:
     """A registry row from one YAML entry, or Invalid naming the entry and the field."""
     if not isinstance(raw, dict):
@@ -88,9 +80,10 @@ def validate(raw: Any, label: str) -> dict[str, Any]:
         raise Invalid(label, "url", f"only http:// and https:// URLs are collected, got {redact(url[:80])!r}")
     if len(url) > 2083:
         raise Invalid(label, "url", "longer than 2083 characters")
-    schedule = raw.get("schedule", "@hourly")
-    if not isinstance(schedule, str) or not valid_schedule(schedule.strip()):
-        raise Invalid(label, "schedule", "must be a 5-field cron expression or @hourly/@daily/@weekly")
+    schedule = raw.get("schedule", schedules.DEFAULT)
+    why = schedules.problem(schedule)
+    if why:
+        raise Invalid(label, "schedule", why)
     tags = raw.get("tags", [])
     if not isinstance(tags, list) or not all(isinstance(t, str) and len(t) <= 64 for t in tags):
         raise Invalid(label, "tags", "must be a list of short strings")
