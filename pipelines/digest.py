@@ -26,11 +26,11 @@ from sqlalchemy.engine import make_url
 
 from core import weeks
 from core.settings import PACKAGE_DIR, Settings
+from core.source_state import NORMAL_DAYS
+from core.source_state import states as source_states
 from crawlers.headline import strip_outlet as _strip_names
 from crawlers.netpolicy import may_link
 from pipelines import safefiles, story_view, tender_join, tone
-from pipelines.health_report import NORMAL_DAYS
-from pipelines.health_report import state as source_state
 from pipelines.mailer import MAIL_POLICY
 from pipelines.subscribers import load_profiles
 from pipelines.taxonomy import load as load_taxonomy
@@ -295,14 +295,11 @@ def gather(settings: Settings, week: str) -> WeekData:
     for st in stories:
         st["notices"] = [{"title": titles[nid], "why": clean(" ".join(why), 200)}
                          for nid, why in per_story.get(st["id"], {}).items()]
-    by_source: dict[str, list[dict[str, Any]]] = {}
-    for f in recent:
-        by_source.setdefault(f["source"], []).append(f)
-    states, now_states = [], {}
+    now_states = source_states(registry, health, recent, now)  # as `sources list` says
+    states = []
     for src in registry:
         h = health.get(src["name"], {})
-        kind, why = source_state(src, h, by_source.get(src["name"], []), now)  # as `sources list` says
-        now_states[src["name"]] = (kind, why)
+        kind, why = now_states[src["name"]]
         states.append({"name": outlet(src["name"]), "state": f"{kind}: {clean(why, 120)}" if why else kind,
                        "items_7d": h.get("items_7d", 0)})
     return WeekData(week=week, stories=stories, figures=figures, health=states,

@@ -215,26 +215,21 @@ def get(settings: Settings, name: str) -> dict[str, Any]:
 
 def listing(settings: Settings) -> list[dict[str, Any]]:
     """Registry rows joined with health, as `sources list` shows them."""
-    from pipelines.health_report import NORMAL_DAYS, reason, state
+    from core.source_state import NORMAL_DAYS, error_is_current, reason, resting_until, states, warning_is_current
 
     now = datetime.now(timezone.utc)
     with read(get_engine(settings.db)) as conn:
         rows = store.list_sources(conn)
         health = store.health(conn, now)
         log = store.fetches_between(conn, now - timedelta(days=NORMAL_DAYS + 1), now)
-    fetches: dict[str, list[dict[str, Any]]] = {}
-    for entry in sorted(log, key=lambda f: f["finished_at"]):
-        fetches.setdefault(entry["source"], []).append(entry)
+    verdicts = states(rows, health, log, now)  # the health report's and the digest's verdict too
     out = []
     for r in rows:
         h = health.get(r["name"], {})
-        # The same verdict as the daily health report and the digest (health_report.state).
-        kind, why = state(r, h, fetches.get(r["name"], []), now)
+        kind, why = verdicts[r["name"]]
         alarm = (kind, why) if kind in ("failing", "silent", "low_volume") else None
-        ok = h.get("last_success")
         # An error or warning later overtaken by a success is history, not the source's message.
-        current_error = h.get("last_error") and (not ok or h["last_error"] > ok or (r.get("failures") or 0) > 0)
-        current_warning = h.get("last_warning") and (not ok or h["last_warning"] >= ok)
+        current_error, current_warning = error_is_current(r, h), warning_is_current(h)
         out.append({
             "name": r["name"], "kind": r["kind"], "url": redact(r["url"]), "schedule": r["schedule"],
             "status": r["status"], "tags": r["tags"], "state": kind, "message": why or None,
@@ -247,6 +242,6 @@ def listing(settings: Settings) -> list[dict[str, Any]]:
             "next_poll_at": r.get("next_poll_at"),
             # The name readers see: the file's `outlet:`, else the one learnt from the pages/feed.
             "outlet": r.get("outlet") or r.get("outlet_learned"), "outlet_learned": r.get("outlet_learned"),
-            "resting_until": r.get("retry_after_until") if (r.get("retry_after_until") or now) > now else None,
+            "resting_until": resting_until(r, now),
         })
     return out
