@@ -508,6 +508,15 @@ def check_send(settings: Settings, week: str, allow_partial: bool = False,
                         "--allow-partial sends it anyway)")
 
 
+def scheduled_week(interval_start: datetime | None, chosen: str | None = None) -> str:
+    """The ISO week a digest DAG run sends: the one chosen in a manual run's conf, else the week
+    its data interval starts in (noon, clear of midnight in any zone), else, for a manual run
+    with no logical date (Airflow 3), the last complete week."""
+    if chosen:
+        return chosen
+    return weeks.week_of(interval_start + timedelta(hours=12)) if interval_start else weeks.last_complete_week()
+
+
 def run(settings: Settings, week: str | None = None, subscriber: str | None = None, out: Path | None = None,
         send: bool = False, allow_partial: bool = False) -> DigestReport:
     """Build (and optionally write and send) the digest of `week` for each active subscriber.
