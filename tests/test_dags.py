@@ -106,9 +106,13 @@ def test_import_scan_sees_imports_inside_task_bodies(tmp_path: Path) -> None:
     assert _imported_modules(sample) == ["os", "storage.db", "crawlers.runner"]
 
 
-def test_shared_module_is_used_and_never_parsed_as_a_dag_file() -> None:
-    ignored = (ROOT / "dags" / ".airflowignore").read_text(encoding="utf-8").splitlines()
-    assert f"{SHARED}.py" in ignored
+def test_shared_module_is_used_and_never_parsed_as_a_dag_file(tmp_path: Path) -> None:
+    probe = ("from airflow.utils.file import list_py_file_paths\n"
+             f"print('FILES', sorted(p.rsplit('/', 1)[-1] for p in list_py_file_paths({str(ROOT / 'dags')!r})))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=_airflow_env(tmp_path),
+                         check=True, timeout=120).stdout
+    listed = [line for line in out.splitlines() if line.startswith("FILES ")][-1]
+    assert f"{SHARED}.py" not in listed and "scrutineer_collect.py" in listed  # .airflowignore at work
     for dag_file in DAGS:
         if dag_file.stem != SHARED:
             source = dag_file.read_text(encoding="utf-8")
