@@ -28,7 +28,6 @@ CRAWL_POOL = "scrutineer_crawl"
 MAX_PER_RUN = 1000
 
 
-
 @dag(
     dag_id="scrutineer_collect",
     schedule="*/5 * * * *",
