@@ -69,7 +69,7 @@ def measure(db_url: str, workdir: Path) -> dict[str, object]:
     env = dict(os.environ)
     env.update(SCRUTINEER_DB=db_url, AIRFLOW_HOME=str(workdir / "airflow"), AIRFLOW__CORE__LOAD_EXAMPLES="False",
                AIRFLOW__CORE__DAGS_FOLDER=str(DAGS), AIRFLOW__CORE__UNIT_TEST_MODE="False",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_DIR), env.get("PYTHONPATH")])))
+               PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_DIR), str(DAGS), env.get("PYTHONPATH")])))
     proc = subprocess.run([sys.executable, "-c", PROBE, str(DAGS), str(REPEATS)], env=env, capture_output=True,
                           text=True, timeout=300)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]

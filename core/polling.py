@@ -15,6 +15,8 @@ from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from core import schedules
+
 MIN_INTERVAL_S = 5 * 60
 MAX_INTERVAL_S = 24 * 3600
 STRETCH = 1.5  # mostly known → poll less often
@@ -23,18 +25,10 @@ MOSTLY_KNOWN = 0.2  # new share below this stretches
 MOSTLY_NEW = 0.5  # new share above this shrinks
 MAX_RETRY_AFTER_S = 24 * 3600  # a hostile Retry-After cannot park a source for ever
 
-_ALIASES = {"@hourly": "0 * * * *", "@daily": "0 0 * * *", "@weekly": "0 0 * * 0",
-            "@monthly": "0 0 1 * *", "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *"}
-
 
 def base_interval_s(schedule: str, now: datetime | None = None) -> int:
     """Seconds between two consecutive fires of the cron expression (from now)."""
-    from croniter import croniter
-
-    now = now or datetime.now(timezone.utc)
-    it = croniter(_ALIASES.get(schedule.strip(), schedule.strip()), now)
-    first = it.get_next(datetime)
-    second = it.get_next(datetime)
+    first, second = schedules.fires(schedule, now or datetime.now(timezone.utc))
     return int(max(60, (second - first).total_seconds()))
 
 
@@ -84,7 +78,7 @@ def retry_after_until(value: str | bytes | None, now: datetime) -> datetime | No
 def after_pass(source: dict[str, Any], *, ok: bool, new: int, known: int, now: datetime,
                retry_after: datetime | None = None) -> dict[str, Any]:
     """The polling columns to write for a source after one pass."""
-    base = base_interval_s(source.get("schedule") or "@hourly", now)
+    base = base_interval_s(source.get("schedule") or schedules.DEFAULT, now)
     if ok:
         interval = next_interval_s(base, source.get("poll_interval_s"), new, known)
         failures = 0

@@ -32,7 +32,6 @@ _DATE_METAS = ("article:published_time", "og:article:published_time", "datePubli
 _WALL = re.compile(r"\b(cookies?|consent|privacy|subscribers?|subscribe|sign in|log ?in|password|"
                    r"enable javascript|accept all|reject all|register|our partners|your device|"
                    r"manage preferences)\b", re.I)
-_EN_WORDS = frozenset("the and of to in that is for was on with as by at said from it an are be".split())
 
 
 def decode_html(body: bytes, content_type: str | None = None) -> str:
@@ -149,14 +148,16 @@ def _canonical(tree: Any, url: str) -> str:
     return canonicalize(url)
 
 
-def guess_language(text: str, declared: str | None) -> str | None:
-    """`<html lang>` when given, else "en" when English function words dominate; None if unsure."""
-    if declared:
-        return declared.split("-")[0].split("_")[0].lower()[:8] or None
-    words = re.findall(r"[a-z]+", text[:4000].lower())
-    if len(words) >= 20 and sum(w in _EN_WORDS for w in words) / len(words) > 0.12:
-        return "en"
-    return None
+def declared_language(declared: str | None) -> str | None:
+    """The page's own `<html lang>` as a bare code ("en-GB" -> "en"), or None.
+
+    A declaration, not a detection: the one language detector is enrichment's
+    (pipelines/enrich.detect_language), which falls back to this only when too little text
+    to judge. The crawler used to guess English from function words as well, a second rule that
+    enrichment then overwrote."""
+    if not declared:
+        return None
+    return declared.split("-")[0].split("_")[0].strip().lower()[:8] or None
 
 
 def _authors(tree: Any, objects: list[dict[str, Any]]) -> list[str]:
@@ -254,6 +255,6 @@ def extract_article(url: str, html: str | bytes, content_type: str | None = None
     return {
         "url": url, "canonical_url": canonical, "title": title, "text": text,
         "published_at": published, "modified_at": modified, "section": section, "authors": authors,
-        "language": guess_language(text or title, declared_lang), "extraction": extraction,
+        "language": declared_language(declared_lang), "extraction": extraction,
         "charset_warning": charset_warning, "raw_title": raw_title, "site_names": names,
     }

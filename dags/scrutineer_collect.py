@@ -20,19 +20,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import dag, task
+from scrutineer_common import ARTICLES, default_args
 
-ARTICLES = Asset("scrutineer://articles")
 CRAWL_POOL = "scrutineer_crawl"
 #: Below Airflow's [core] max_map_length (1024); any further due sources go in the next run.
 MAX_PER_RUN = 1000
-
-
-def _alert_analysts(context: Any) -> None:
-    """on_failure_callback, called after the last retry; imported at call time to keep parsing light."""
-    from pipelines.alerts import task_failed
-
-    task_failed(context)
 
 
 @dag(
@@ -41,19 +34,17 @@ def _alert_analysts(context: Any) -> None:
     catchup=False,
     max_active_runs=1,
     tags=["scrutineer", "collect"],
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=1), "on_failure_callback": _alert_analysts},
+    default_args=default_args(timedelta(minutes=1)),
     doc_md=__doc__,
 )
 def scrutineer_collect() -> None:
     @task
     def due_sources() -> list[str]:
         """Names of the sources due now, longest-waiting first, at most MAX_PER_RUN."""
-        from core.settings import Settings
-        from pipelines.collect import due_sources as due
-        from storage.db import get_engine, read
+        from pipelines.alerts import task_settings
+        from pipelines.collect import due_names
 
-        with read(get_engine(Settings().db)) as conn:
-            return [s["name"] for s in due(conn)[:MAX_PER_RUN]]
+        return due_names(task_settings(), MAX_PER_RUN)
 
     @task(pool=CRAWL_POOL, map_index_template="{{ task.op_kwargs['name'] }}")
     def collect_source(name: str) -> dict[str, Any]:
@@ -61,16 +52,11 @@ def scrutineer_collect() -> None:
         from airflow.sdk.exceptions import AirflowSkipException
 
         from pipelines.alerts import task_settings
-        from pipelines.collect import collect_one
-        from storage.db import get_engine, read
-        from storage.sources import get_source
+        from pipelines.collect import collect_if_active
 
-        settings = task_settings()
-        with read(get_engine(settings.db)) as conn:
-            source = get_source(conn, name)
-        if source is None or source["status"] != "active":
-            raise AirflowSkipException(f"{name} is {source['status'] if source else 'gone'}: not collected")
-        r = collect_one(settings, source)
+        r = collect_if_active(task_settings(), name)
+        if isinstance(r, str):
+            raise AirflowSkipException(f"{name} is {r}: not collected")
         print(f"{name}: {r.status}, {r.new} new, {r.known} known, {r.updated} updated"
               + (f" ({r.message})" if r.message else ""))
         return {"source": r.source, "status": r.status, "new": r.new, "updated": r.updated}

@@ -8,16 +8,9 @@ the ledger, so a retry or a cleared task never sends twice.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from airflow.sdk import CronDataIntervalTimetable, dag, task
-
-
-def _alert_analysts(context: Any) -> None:
-    """on_failure_callback, called after the last retry; imported at call time to keep parsing light."""
-    from pipelines.alerts import task_failed
-
-    task_failed(context)
+from scrutineer_common import default_args
 
 
 @dag(
@@ -26,24 +19,19 @@ def _alert_analysts(context: Any) -> None:
     catchup=False,
     max_active_runs=1,
     tags=["scrutineer", "digest"],
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=10), "on_failure_callback": _alert_analysts},
+    default_args=default_args(timedelta(minutes=10)),
     params={"week": ""},  # set in a manual run's conf to send a chosen ISO week
     doc_md=__doc__,
 )
 def scrutineer_digest() -> None:
     @task
     def send_digest(data_interval_start=None, params=None) -> dict[str, int]:  # noqa: ANN001 - Airflow context
-        from core import weeks
-        from core.settings import Settings
         from pipelines import digest
+        from pipelines.alerts import fail_fast, task_settings
 
-        # A manual run may have no logical date (Airflow 3): then the last complete week.
-        week = (params or {}).get("week") or (weeks.week_of(data_interval_start + timedelta(hours=12))
-                                               if data_interval_start else weeks.last_complete_week())
-        from pipelines.alerts import fail_fast
-
+        week = digest.scheduled_week(data_interval_start, (params or {}).get("week"))
         with fail_fast():  # a bad SMTP setting fails now; a server that is down is retried
-            report = digest.run(Settings(), week=week, send=True)
+            report = digest.run(task_settings(), week=week, send=True)
         return {"digests": len(report.digests), "sent": sum(o.status == "sent" for o in report.outcomes)}
 
     send_digest()

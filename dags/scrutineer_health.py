@@ -11,13 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import CronTriggerTimetable, dag, task
-
-
-def _alert_analysts(context: Any) -> None:
-    """on_failure_callback, called after the last retry; imported at call time to keep parsing light."""
-    from pipelines.alerts import task_failed
-
-    task_failed(context)
+from scrutineer_common import default_args
 
 
 @dag(
@@ -26,7 +20,7 @@ def _alert_analysts(context: Any) -> None:
     catchup=False,
     max_active_runs=1,
     tags=["scrutineer", "health"],
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=10), "on_failure_callback": _alert_analysts},
+    default_args=default_args(timedelta(minutes=10)),
     doc_md=__doc__,
 )
 def scrutineer_health() -> None:
@@ -35,14 +29,12 @@ def scrutineer_health() -> None:
         """Reported as of the run's scheduled time, so a re-run tells the same day's story."""
         from datetime import datetime, timezone
 
-        from core.settings import Settings
         from pipelines import health_report as stage
+        from pipelines.alerts import fail_fast, task_settings
 
         now = logical_date if logical_date is not None else datetime.now(timezone.utc)
-        from pipelines.alerts import fail_fast
-
         with fail_fast():
-            report = stage.run(Settings(), now=now, send=True)
+            report = stage.run(task_settings(), now=now, send=True)
         return {"active": report.active, "failing": len(report.failing), "silent": len(report.silent),
                 "low_volume": len(report.low_volume)}
 

@@ -6,18 +6,9 @@ a clock. Each stage is deterministic and overwrites its results, so retries conv
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
-from airflow.sdk import Asset, dag, task
-
-ARTICLES = Asset("scrutineer://articles")
-
-
-def _alert_analysts(context: Any) -> None:
-    """on_failure_callback, called after the last retry; imported at call time to keep parsing light."""
-    from pipelines.alerts import task_failed
-
-    task_failed(context)
+from airflow.sdk import dag, task
+from scrutineer_common import ARTICLES, default_args
 
 
 @dag(
@@ -26,7 +17,7 @@ def _alert_analysts(context: Any) -> None:
     catchup=False,
     max_active_runs=1,
     tags=["scrutineer", "process"],
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=1), "on_failure_callback": _alert_analysts},
+    default_args=default_args(timedelta(minutes=1)),
     doc_md=__doc__,
 )
 def scrutineer_process() -> None:

@@ -3,16 +3,9 @@ so the next digest can report them. A thin schedule around `pipelines.recheck.ru
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from airflow.sdk import dag, task
-
-
-def _alert_analysts(context: Any) -> None:
-    """on_failure_callback, called after the last retry; imported at call time to keep parsing light."""
-    from pipelines.alerts import task_failed
-
-    task_failed(context)
+from scrutineer_common import default_args
 
 
 @dag(
@@ -21,7 +14,7 @@ def _alert_analysts(context: Any) -> None:
     catchup=False,
     max_active_runs=1,
     tags=["scrutineer", "recheck"],
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=15), "on_failure_callback": _alert_analysts},
+    default_args=default_args(timedelta(minutes=15)),
     doc_md=__doc__,
 )
 def scrutineer_recheck() -> None:

@@ -405,3 +405,20 @@ def due_sources(conn: Any, now: datetime | None = None) -> list[dict[str, Any]]:
     now = now or datetime.now(timezone.utc)
     never = datetime.min.replace(tzinfo=timezone.utc)
     return sorted((s for s in store.list_sources(conn) if is_due(s, now)), key=lambda s: s.get("next_poll_at") or never)
+
+
+def due_names(settings: Settings, limit: int, now: datetime | None = None) -> list[str]:
+    """The names `due_sources` lists, at most `limit` (the rest wait for the next dispatcher run):
+    what the collect DAG maps over, read through this module so the DAG never touches storage."""
+    with read(get_engine(settings.db)) as conn:
+        return [s["name"] for s in due_sources(conn, now)[:limit]]
+
+
+def collect_if_active(settings: Settings, name: str) -> CrawlResult | str:
+    """One source's pass as the collect DAG runs it; the source's status instead ("paused",
+    "removed", "gone") when it stopped being active after the run listed it."""
+    with read(get_engine(settings.db)) as conn:
+        source = store.get_source(conn, name)
+    if source is None or source["status"] != "active":
+        return source["status"] if source else "gone"
+    return collect_one(settings, source)

@@ -25,11 +25,11 @@ from sqlalchemy.engine import make_url
 
 from core import weeks
 from core.settings import Settings
+from core.source_state import NORMAL_DAYS
+from core.source_state import states as source_states
 from crawlers.headline import strip_outlet as _strip_names
 from crawlers.netpolicy import may_link
 from pipelines import safefiles, story_view, tender_join, tone
-from pipelines.health_report import NORMAL_DAYS
-from pipelines.health_report import state as source_state
 from pipelines.mailer import MAIL_POLICY
 from pipelines.subscribers import load_profiles
 from pipelines.taxonomy import load as load_taxonomy
@@ -294,14 +294,11 @@ def gather(settings: Settings, week: str) -> WeekData:
     for st in stories:
         st["notices"] = [{"title": titles[nid], "why": clean(" ".join(why), 200)}
                          for nid, why in per_story.get(st["id"], {}).items()]
-    by_source: dict[str, list[dict[str, Any]]] = {}
-    for f in recent:
-        by_source.setdefault(f["source"], []).append(f)
-    states, now_states = [], {}
+    now_states = source_states(registry, health, recent, now)  # as `sources list` says
+    states = []
     for src in registry:
         h = health.get(src["name"], {})
-        kind, why = source_state(src, h, by_source.get(src["name"], []), now)  # as `sources list` says
-        now_states[src["name"]] = (kind, why)
+        kind, why = now_states[src["name"]]
         states.append({"name": outlet(src["name"]), "state": f"{kind}: {clean(why, 120)}" if why else kind,
                        "items_7d": h.get("items_7d", 0)})
     return WeekData(week=week, stories=stories, figures=figures, health=states,
@@ -508,6 +505,15 @@ def check_send(settings: Settings, week: str, allow_partial: bool = False,
         ends = f"{end.astimezone(weeks.LONDON):%a %d %b %Y %H:%M} Europe/London"
         raise UserError(f"refusing to send {week}: the week has not ended yet (ends {ends}; "
                         "--allow-partial sends it anyway)")
+
+
+def scheduled_week(interval_start: datetime | None, chosen: str | None = None) -> str:
+    """The ISO week a digest DAG run sends: the one chosen in a manual run's conf, else the week
+    its data interval starts in (noon, clear of midnight in any zone), else, for a manual run
+    with no logical date (Airflow 3), the last complete week."""
+    if chosen:
+        return chosen
+    return weeks.week_of(interval_start + timedelta(hours=12)) if interval_start else weeks.last_complete_week()
 
 
 def run(settings: Settings, week: str | None = None, subscriber: str | None = None, out: Path | None = None,

@@ -516,7 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True)
     p.add_argument("--kind", required=True, choices=["rss", "sitemap", "site", "ocds"])
     p.add_argument("--url", required=True)
-    p.add_argument("--schedule", help="cron expression or @hourly/@daily/@weekly (default @hourly)")
+    p.add_argument("--schedule", help="5-field cron expression or @hourly/@daily/@weekly/@monthly (default @hourly)")
     p.add_argument("--tag", action="append", help="a label of the source itself (repeatable)")
     p.add_argument("--outlet", help="the outlet's name readers see (default: learnt from its pages and feed)")
     p.add_argument("--rate", help="request pacing, e.g. 12/2min, 1/s, 30/min (default: the API host's known limit)")

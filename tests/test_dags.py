@@ -5,6 +5,7 @@ compares against a process that imported only `airflow.sdk`: a DAG file may add 
 """
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -48,7 +49,7 @@ def _airflow_env(home: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(AIRFLOW_HOME=str(home), AIRFLOW__CORE__LOAD_EXAMPLES="False",
                AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"), AIRFLOW__CORE__UNIT_TEST_MODE="False",
-               PYTHONPATH=str(ROOT))
+               PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "dags")]))  # dags/: as the bundle does
     return env
 
 
@@ -74,6 +75,49 @@ def parse_imports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[st
 @pytest.mark.parametrize("dag_file", DAGS, ids=lambda p: p.name)
 def test_dag_file_imports_nothing_heavy_at_parse_time(dag_file: Path, parse_imports: dict[str, list[str]]) -> None:
     assert parse_imports[dag_file.name] == []
+
+
+SHARED = "scrutineer_common"
+
+
+def _imported_modules(path: Path) -> list[str]:
+    """Every module a file imports, at top level or inside a function (a task body)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names.append("." * node.level + (node.module or ""))
+    return names
+
+
+@pytest.mark.parametrize("dag_file", DAGS, ids=lambda p: p.name)
+def test_dag_files_import_only_airflow_stdlib_the_shared_module_and_pipelines(dag_file: Path) -> None:
+    """DAGs call stage functions; storage, crawlers and core are reached through pipelines only."""
+    allowed = {"airflow", "pipelines", SHARED, "__future__", *sys.stdlib_module_names}
+    wrong = [m for m in _imported_modules(dag_file) if m.split(".")[0] not in allowed]
+    assert wrong == [], f"{dag_file.name} imports {wrong}"
+
+
+def test_import_scan_sees_imports_inside_task_bodies(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text("import os\n\ndef task():\n    from storage.db import read\n    import crawlers.runner\n")
+    assert _imported_modules(sample) == ["os", "storage.db", "crawlers.runner"]
+
+
+def test_shared_module_is_used_and_never_parsed_as_a_dag_file(tmp_path: Path) -> None:
+    probe = ("from airflow.utils.file import list_py_file_paths\n"
+             f"print('FILES', sorted(p.rsplit('/', 1)[-1] for p in list_py_file_paths({str(ROOT / 'dags')!r})))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=_airflow_env(tmp_path),
+                         check=True, timeout=120).stdout
+    listed = [line for line in out.splitlines() if line.startswith("FILES ")][-1]
+    assert f"{SHARED}.py" not in listed and "scrutineer_collect.py" in listed  # .airflowignore at work
+    for dag_file in DAGS:
+        if dag_file.stem != SHARED:
+            source = dag_file.read_text(encoding="utf-8")
+            assert SHARED in _imported_modules(dag_file) and "def _alert_analysts" not in source, dag_file.name
+            assert 'Asset("scrutineer://' not in source, dag_file.name  # one Asset definition
 
 
 def test_dagbag_has_no_import_errors_and_follows_house_rules(tmp_path: Path) -> None:

@@ -71,7 +71,8 @@ def test_one_alert_per_failure_and_none_for_a_retry_that_succeeds(tmp_path: Path
     env = dict(os.environ)
     env.update(AIRFLOW_HOME=str(home), AIRFLOW__CORE__LOAD_EXAMPLES="False",
                AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"), AIRFLOW__CORE__UNIT_TEST_MODE="False",
-               PYTHONPATH=str(ROOT), SCRUTINEER_ANALYST_EMAILS="ana@example.org, bo@example.org")
+               PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "dags")]),
+               SCRUTINEER_ANALYST_EMAILS="ana@example.org, bo@example.org")
     airflow = str(Path(sys.executable).with_name("airflow"))
     subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=120)
     good_db = f"sqlite:///{tmp_path / 'scrutineer.sqlite'}"

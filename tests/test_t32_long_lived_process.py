@@ -114,7 +114,8 @@ print("RESULT " + json.dumps({"direct": direct, "dag": state,
 def test_t32_collect_and_its_dag_in_one_airflow_process(tmp_path: Path) -> None:
     env = dict(os.environ, AIRFLOW_HOME=str(tmp_path / "airflow"), AIRFLOW__CORE__LOAD_EXAMPLES="False",
                AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"), AIRFLOW__CORE__UNIT_TEST_MODE="False",
-               PYTHONPATH=str(ROOT), SCRUTINEER_DB=f"sqlite:///{tmp_path / 'scrutineer.sqlite'}")
+               PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "dags")]),
+               SCRUTINEER_DB=f"sqlite:///{tmp_path / 'scrutineer.sqlite'}")
     subprocess.run([str(Path(sys.executable).with_name("airflow")), "db", "migrate"], env=env, check=True,
                    capture_output=True, timeout=120)
     proc = subprocess.run([sys.executable, "-c", DAG_RUNS, str(ROOT)], env=env, capture_output=True, text=True,

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from console import auth
 from console.svg import sparkline
 from console.web import redirect, render, settings_of, svg_markup
+from core import schedules
 from core.settings import Settings
 from pipelines import collect
 from pipelines import sources as registry
@@ -146,8 +147,9 @@ def edit(request: Request, name: str, schedule: str = Form(""), outlet: str = Fo
     except UserError as exc:
         return render(request, "error.html", status=404, title="No such source", message=str(exc))
     errors = {}
-    if not registry.valid_schedule(schedule.strip()):
-        errors["schedule"] = "must be a 5-field cron expression or @hourly/@daily/@weekly"
+    why = schedules.problem(schedule)
+    if why:
+        errors["schedule"] = why
     if any(c in outlet for c in "\r\n\x00"):
         errors["outlet"] = "one line of text"
     if errors:
