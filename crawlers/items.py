@@ -22,8 +22,9 @@ from storage.article import Article
 class NoticePage:
     """One OCDS page's notices, stored in one transaction (a killed crawl leaves whole pages).
 
-    `notices` are the parsed notice dicts (crawlers/ocds.py); the pipelines fill `new` and `known`
-    with what storing them found. `stop_when_known`: the spider stops paging when every notice of
+    `notices` are the parsed notice dicts (crawlers/ocds.py); the judgement (pipelines/procurement.py)
+    keeps those that matter, with their reasons, and sets `judged`; storing fills `new` and `known`.
+    `stop_when_known`: the spider stops paging when every notice of
     the page was stored already (the overlap with the last pass), instead of scheduling `then`."""
 
     source: str
@@ -32,6 +33,7 @@ class NoticePage:
     releases: int
     then: Any = None
     stop_when_known: bool = False
+    judged: bool = False
     new: int = 0
     known: int = 0
 

@@ -78,7 +78,14 @@ class StoragePipeline:
         return item
 
     def store_page(self, page: NoticePage) -> NoticePage:
-        """One page of notices in one transaction (a killed crawl leaves whole pages)."""
+        """One page of notices in one transaction (a killed crawl leaves whole pages). Only judged
+        pages: a crawl whose settings lack the judgement (pipelines/crawl_settings.py) would
+        otherwise store every notice of the API as if it mattered."""
+        if not page.judged:
+            self.spider.fail("notices reached storage unjudged: crawl with SCRAPY_SETTINGS_MODULE="
+                             "pipelines.crawl_settings (as collect does); nothing stored")
+            page.notices, page.then = [], None
+            return page
         if self.spider.dry_run:
             for n in page.notices:
                 out = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in n.items()}

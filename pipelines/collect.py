@@ -98,7 +98,7 @@ def crawl_env(settings: Settings) -> dict[str, str]:
     env["SCRUTINEER_DB"] = absolute_db_url(settings.db)
     get_engine(env["SCRUTINEER_DB"])  # migrated here, once, so the crawl need not check (storage/db.py)
     env["SCRUTINEER_SCHEMA_READY"] = env["SCRUTINEER_DB"]
-    env["SCRAPY_SETTINGS_MODULE"] = "crawlers.settings"
+    env["SCRAPY_SETTINGS_MODULE"] = "pipelines.crawl_settings"  # the crawl with the judgement (issue 13)
     root = code_root()
     if root and root not in env.get("PYTHONPATH", "").split(os.pathsep):
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))

@@ -14,9 +14,10 @@ inside the pass and the page asked again; a longer one rests the source until th
 "12 request limit in 2 minute exceeded") rests it for one period of its rate; Contracts Finder's
 403 rests it the five minutes its documentation asks for.
 
-Notices, and the host's rest after a "too many", are yielded as items and stored by the item
-pipeline (crawlers/items.py); the next page is asked for once its page is stored, since "a whole
-page of notices already stored" ends the pass.
+Every notice of a page is yielded as one item (crawlers/items.py): the processing side judges which
+matter (pipelines/procurement.py) and the storage pipeline stores those; the next page is asked for
+once its page is stored, since "a whole page of notices already stored" ends the pass. A host's
+rest after a "too many" is an item too.
 
 A start URL without its own date window is given one (search_window): from a day before the
 source's last good pass, or a fortnight back on the first. Such a window is read to its end (or
@@ -35,7 +36,7 @@ from twisted.python.failure import Failure
 
 from core.polling import retry_after_until
 from crawlers.items import HostRest, NoticePage
-from crawlers.ocds import OcdsError, default_rules, load_package, next_link, notices_from_package
+from crawlers.ocds import OcdsError, load_package, next_link, parse_notices
 from crawlers.politeness import (
     CONTRACTS_FINDER_REST_S,
     RETRY_AFTER_STATUSES,
@@ -111,7 +112,6 @@ class OcdsSpider(SourceSpider):
         self.pages = 0
         self.releases = 0
         self.kept = 0
-        self.rules = default_rules()
         self.rate = source_rate(self.source)
         self.deadline = self.started_at + timedelta(
             seconds=max(10.0, self.settings_obj.crawl_timeout_s - DEADLINE_MARGIN_S))
@@ -247,7 +247,7 @@ class OcdsSpider(SourceSpider):
         self.pages += 1
         try:
             package = load_package(response.body)
-            notices, read_count = notices_from_package(package, self.source["name"], self.rules)
+            notices, read_count = parse_notices(package, self.source["name"])
         except OcdsError as exc:
             (self.fail if first else self.warn)(f"{response.url[:300]}: {exc}")
             self.health["cursor"] = None  # not resumed at a page that cannot be read
