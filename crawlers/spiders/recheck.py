@@ -27,17 +27,23 @@ _CORRECTION = re.compile(r"\b(correction|clarification|an earlier version of thi
 class RecheckSpider(SourceSpider):
     name = "recheck"
 
-    def __init__(self, days: str = "14", *args: Any, **kwargs: Any) -> None:
+    def __init__(self, days: str = "14", *args: Any, targets: list[dict[str, Any]] | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, source="", **kwargs)
         self.days = int(days)
+        #: The articles to fetch again, passed in by the runner (crawlers/runner.py), which leased
+        #: their sites; read here only for a plain `scrapy crawl recheck`.
+        self.targets = targets
 
     def load_source(self, name: str) -> dict[str, Any]:
         return {"name": "recheck", "kind": "recheck", "url": "", "options": {}}
 
     async def start(self) -> Any:
-        since = datetime.now(timezone.utc) - timedelta(days=self.days)
-        with read(self.engine) as conn:
-            targets = store.recheck_targets(conn, since)
+        targets = self.targets
+        if targets is None:
+            since = datetime.now(timezone.utc) - timedelta(days=self.days)
+            with read(self.engine) as conn:
+                targets = store.recheck_targets(conn, since)
         for t in targets:
             yield scrapy.Request(t["url"], callback=self.parse_page, errback=self.failed, dont_filter=True,
                                  cb_kwargs={"target": t}, meta={"target": t, "handle_httpstatus_list": [404, 410]})
