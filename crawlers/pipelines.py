@@ -19,6 +19,7 @@ from core.events import emit
 from core.polling import after_pass
 from crawlers.headline import feed_outlet, learn_outlet, name_key, shared_affix, strip_outlet
 from crawlers.items import ArticleEvent, HostRest, NoticePage
+from crawlers.report import PassReport
 from storage import sources as source_store
 from storage.article import Article
 from storage.articles import UpsertCounts, add_event, raw_titles, retitle, store_articles
@@ -126,26 +127,22 @@ class StoragePipeline:
         if self.spider.dry_run:
             return
         health = self.spider.health
-        health["warnings"].append(INTERRUPTED)
-        if health["status"] == "ok":
-            health["status"] = "warning"
+        health.warn(INTERRUPTED)
         entry = self._entry(health)
         with write(self.spider.engine) as conn:
             source_store.log_fetch(conn, entry)
         self._done(entry, self.spider.source.get("kind", ""))
 
-    def _entry(self, health: dict[str, Any]) -> dict[str, Any]:
+    def _entry(self, health: PassReport) -> dict[str, Any]:
         spider = self.spider
-        known = self.counts.known + health.get("known_skipped", 0)
+        known = self.counts.known + health.known_skipped
         new = self.counts.new
-        messages = health["errors"] + health["warnings"]
-        if health.get("note") and not messages:
-            messages = [health["note"]]
+        messages = health.messages()
         stats = self.crawler.stats.get_stats()
         return {
             "source": spider.source["name"], "started_at": spider.started_at,
-            "finished_at": datetime.now(timezone.utc), "status": health["status"],
-            "http_status": health["http_status"], "bytes": int(stats.get("downloader/response_bytes", 0)),
+            "finished_at": datetime.now(timezone.utc), "status": health.status,
+            "http_status": health.http_status, "bytes": int(stats.get("downloader/response_bytes", 0)),
             "requests": int(stats.get("downloader/request_count", 0)),
             "items_new": new, "items_known": known, "items_updated": self.counts.updated,
             "message": "; ".join(messages)[:4000] or None,
@@ -168,15 +165,14 @@ class StoragePipeline:
         with write(spider.engine) as conn:
             source_store.log_fetch(conn, entry)
             source_store.save_polling(conn, spider.source["name"], after_pass(
-                spider.source, ok=health["status"] != "error", new=new, known=known,
-                now=entry["finished_at"], retry_after=health.get("retry_after_until")))
-            if "cursor" in health:  # set by paged spiders only; None clears it
-                source_store.save_cursor(conn, spider.source["name"], health["cursor"])
+                spider.source, ok=health.status != "error", new=new, known=known,
+                now=entry["finished_at"], retry_after=health.retry_after_until))
+            if health.paged:  # set by paged spiders only; None clears it
+                source_store.save_cursor(conn, spider.source["name"], health.cursor)
             learn_outlet_name(conn, spider)
-            v = health.get("validators")
-            if v and health["status"] == "ok":
-                source_store.save_validators(conn, spider.source["name"], v["etag"], v["last_modified"],
-                                             v["body_hash"])
+            v = health.validators
+            if v and health.status == "ok":
+                source_store.save_validators(conn, spider.source["name"], v.etag, v.last_modified, v.body_hash)
         self._done(entry, spider.source.get("kind", ""))
 
 

@@ -147,20 +147,20 @@ class OcdsSpider(SourceSpider):
     def page_failed(self, failure: Failure) -> list[scrapy.Request]:
         request = failure.request
         if request.meta.get("pace_stopped"):  # out of time for this pass: resume here next time
-            self.health["cursor"] = None if request.meta.get("first") and not request.meta.get("resumed") \
-                else request.url
-            self.health["cap"] = ("stopped: the next request slot under the source's rate is past this pass's "
+            self.health.resume_at(None if request.meta.get("first") and not request.meta.get("resumed")
+                                  else request.url)
+            self.health.cap = ("stopped: the next request slot under the source's rate is past this pass's "
                                   "deadline; the next pass resumes there")
             return []
         message = describe_failure(failure)
         if request.meta.get("resumed"):  # an expired or refused resume link: start from the top
             self.warn(f"resume link {request.url[:300]}: {message}; read from the source URL instead")
-            self.health["cursor"] = None
+            self.health.resume_at(None)
             return [self._request(self.start_url(), first=True)]
         if request.meta.get("first"):
             self.fail(message)
         else:
-            self.health["cursor"] = request.url  # this page is where the next pass resumes
+            self.health.resume_at(request.url)  # this page is where the next pass resumes
             self.warn(f"next page {request.url[:300]}: {message}; the next pass resumes there")
         return []
 
@@ -175,8 +175,8 @@ class OcdsSpider(SourceSpider):
         if isinstance(item, NoticePage):
             self.kept += len(item.notices)
             if item.then is not None and item.stop_when_known and item.notices and item.known == len(item.notices):
-                self.health["cursor"] = None
-                self.health["cap"] = "stopped: a whole page of notices already stored"
+                self.health.resume_at(None)
+                self.health.cap = "stopped: a whole page of notices already stored"
             elif item.then is not None:
                 self.crawler.engine.crawl(item.then)
             self._summarise()
@@ -193,8 +193,8 @@ class OcdsSpider(SourceSpider):
                  else retry_after_until(response.headers.get("Retry-After"), now))
         if (until is not None and (until - now).total_seconds() <= INLINE_RETRY_MAX_S and until < self.deadline
                 and attempt < INLINE_RETRIES_PER_PAGE):
-            self.health.pop("retry_after_until", None)  # set by RetryAfterMiddleware; waited out here
-            self.health["waited"] = self.health.get("waited", 0) + 1
+            self.health.retry_after_until = None  # set by RetryAfterMiddleware; waited out here
+            self.health.waited += 1
             again = self._request(response.url, first=first, resumed=bool(response.meta.get("resumed")),
                                   attempt=attempt + 1)
             return self._rest(until, again)
@@ -208,9 +208,9 @@ class OcdsSpider(SourceSpider):
             until, reason = now + timedelta(seconds=CONTRACTS_FINDER_REST_S), \
                 "Contracts Finder's 403 means its rate limit: five minutes without requests"
         if not first or response.meta.get("resumed"):
-            self.health["cursor"] = response.url  # the refused page is where the next pass resumes
+            self.health.resume_at(response.url)  # the refused page is where the next pass resumes
         if until is not None:
-            self.health["retry_after_until"] = until
+            self.health.retry_after_until = until
             self.warn(f"rate limited (HTTP {response.status}): resting until {until.isoformat(timespec='seconds')} "
                       f"({reason}); {self.pages} page(s) read this pass")
             return self._rest(until)
@@ -223,10 +223,10 @@ class OcdsSpider(SourceSpider):
     def _summarise(self) -> None:
         # The item pipeline writes health when the crawl closes, before Spider.closed runs.
         summary = f"read {self.releases} release(s) on {self.pages} page(s), kept {self.kept} notice(s)"
-        if self.health.get("waited"):
-            summary += f"; waited out {self.health['waited']} Retry-After(s)"
-        cap = self.health.get("cap")
-        self.health["note"] = f"{summary}; {cap}" if cap else summary
+        if self.health.waited:
+            summary += f"; waited out {self.health.waited} Retry-After(s)"
+        cap = self.health.cap
+        self.health.note = f"{summary}; {cap}" if cap else summary
 
     def parse_page(self, response: Any) -> Iterator[Any]:
         try:
@@ -238,7 +238,7 @@ class OcdsSpider(SourceSpider):
         self.count_response(response)
         first = bool(response.meta.get("first"))
         if first:
-            self.health["http_status"] = response.status
+            self.health.http_status = response.status
         if response.status in RATE_LIMITED:
             rest = self.rate_limited(response)
             if rest is not None:
@@ -250,7 +250,7 @@ class OcdsSpider(SourceSpider):
             notices, read_count = parse_notices(package, self.source["name"])
         except OcdsError as exc:
             (self.fail if first else self.warn)(f"{response.url[:300]}: {exc}")
-            self.health["cursor"] = None  # not resumed at a page that cannot be read
+            self.health.resume_at(None)  # not resumed at a page that cannot be read
             return
         self.releases += read_count
         page = NoticePage(self.source["name"], response.url, notices, read_count)
@@ -260,14 +260,14 @@ class OcdsSpider(SourceSpider):
             # #1306), not the end: the next pass reads it again, once, and goes on if it links on.
             again = response.meta.get("first") and response.meta.get("resumed")
             if read_count >= page_limit(response.url) and not again:
-                self.health["cursor"] = response.url
-                self.health["cap"] = ("stopped: a full page without links.next; the next pass reads it again "
+                self.health.resume_at(response.url)
+                self.health.cap = ("stopped: a full page without links.next; the next pass reads it again "
                                       "to find the rest")
             else:
-                self.health["cursor"] = None
+                self.health.resume_at(None)
         elif self.pages >= self.max_pages:
-            self.health["cursor"] = nxt
-            self.health["cap"] = (f"stopped: page cap ({self.max_pages} pages); the next pass resumes at "
+            self.health.resume_at(nxt)
+            self.health.cap = (f"stopped: page cap ({self.max_pages} pages); the next pass resumes at "
                                   "the following page")
         else:
             # A page of notices all stored already is where the last pass began, unless this is a
