@@ -102,7 +102,7 @@ def _crawl(names: list[str], settings: Any, dry_run: bool = False, recheck_days:
     targets: list[dict[str, Any]] = []
     with read(engine) as conn:
         registry = {n: store.get_source(conn, n) for n in names}
-        if recheck_days is not None:  # read here, so the pass can lease their sites before it starts
+        if recheck_days is not None:  # their sites are leased before the pass starts
             targets = recheck_targets(conn, datetime.now(timezone.utc) - timedelta(days=recheck_days))
     from scrapy import signals
 
@@ -192,6 +192,10 @@ def _crawl(names: list[str], settings: Any, dry_run: bool = False, recheck_days:
 
     try:
         if recheck_days is not None:
+            # Read again now the sites are leased: a crawl that held one may have stored a new
+            # version meanwhile, and the pass compares against the latest.
+            with read(engine) as conn:
+                targets = recheck_targets(conn, datetime.now(timezone.utc) - timedelta(days=recheck_days))
             _start_recheck(process, targets, held, recheck_days)
         start_more()
         if process.crawlers:
