@@ -150,7 +150,7 @@ class OcdsSpider(SourceSpider):
             self.health.resume_at(None if request.meta.get("first") and not request.meta.get("resumed")
                                   else request.url)
             self.health.cap = ("stopped: the next request slot under the source's rate is past this pass's "
-                                  "deadline; the next pass resumes there")
+                               "deadline; the next pass resumes there")
             return []
         message = describe_failure(failure)
         if request.meta.get("resumed"):  # an expired or refused resume link: start from the top
@@ -262,13 +262,13 @@ class OcdsSpider(SourceSpider):
             if read_count >= page_limit(response.url) and not again:
                 self.health.resume_at(response.url)
                 self.health.cap = ("stopped: a full page without links.next; the next pass reads it again "
-                                      "to find the rest")
+                                   "to find the rest")
             else:
                 self.health.resume_at(None)
         elif self.pages >= self.max_pages:
             self.health.resume_at(nxt)
             self.health.cap = (f"stopped: page cap ({self.max_pages} pages); the next pass resumes at "
-                                  "the following page")
+                               "the following page")
         else:
             # A page of notices all stored already is where the last pass began, unless this is a
             # date window (its overlap) or the page the last pass left off at.
