@@ -95,7 +95,7 @@ def code_root() -> str | None:
 
 def recheck_command(days: int) -> list[str]:
     """The recheck pass's crawl process: the same runner as collect's, so the same site leases."""
-    return [sys.executable, "-m", "crawlers.runner", "--recheck", str(days)]
+    return runner_command("--recheck", str(days))
 
 
 def crawl_env(settings: Settings) -> dict[str, str]:
