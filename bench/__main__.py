@@ -173,7 +173,7 @@ def bench_enrich(ctx: Context) -> list[Row]:
     from pipelines import tone
     from pipelines.enrich import enrich_one
 
-    words = " ".join(extract_article(url, html)["text"] for url, html in ctx.pages).split()
+    words = " ".join(extract_article(url, html).text for url, html in ctx.pages).split()
     texts = [" ".join(words[i:i + 600]) for i in range(0, len(words) - 600, 600)][:40]
     rows = [{"id": str(i), "title": t[:80], "text": t, "summary": "", "language": None, "extraction": "trafilatura"}
             for i, t in enumerate(texts)]

@@ -105,7 +105,7 @@ def score(mode: str, pages: list[dict[str, Any]], texts: list[str]) -> float:
 
 
 def _ours(url: str, html: str) -> str:
-    return str(extract_article(url, html)["text"])
+    return str(extract_article(url, html).text)
 
 
 def _bare(url: str, html: str) -> str:

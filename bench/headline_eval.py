@@ -67,10 +67,10 @@ def evaluate(root: Path, verbose: bool = False) -> dict[str, Any]:
         html = page.read_bytes()
         fields = extract_article(metadata.get("url") or f"https://example.com/{stem}", html)
         want = judged(stem, html, metadata)
-        rows.append({"page": stem, "want": want, "ours": fields["title"], "raw": fields["raw_title"],
+        rows.append({"page": stem, "want": want, "ours": fields.title, "raw": fields.raw_title,
                      "old": " ".join(_old_choice(html).split())})
         if verbose:
-            print(f"{stem}\n  raw:   {fields['raw_title']}\n  ours:  {fields['title']}\n  judged: {want}")
+            print(f"{stem}\n  raw:   {fields.raw_title}\n  ours:  {fields.title}\n  judged: {want}")
     n = len(rows)
     exact = {k: sum(r[k] == r["want"] for r in rows) for k in ("ours", "raw", "old")}
     return {"pages": n, "exact": exact, "misses": [r for r in rows if r["ours"] != r["want"]]}

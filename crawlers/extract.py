@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -186,12 +187,33 @@ def _authors(tree: Any, objects: list[dict[str, Any]]) -> list[str]:
     return out[:10]
 
 
+@dataclass
+class ExtractedPage:
+    """What one page says, as extraction read it: crosses from the extraction worker to the spider
+    (crawlers/offload.py pickles it), to `scrutineer extract` and to the evaluation harnesses."""
+
+    url: str  #: the URL the page was fetched from, as given
+    canonical_url: str  #: rel=canonical / og:url when on the same site, else the URL, canonicalised
+    title: str  #: the headline as the outlet wrote it (crawlers/headline.py), without the outlet's name
+    text: str  #: the article body as plain text; "" when the page holds no article
+    published_at: datetime | None  #: the page's own publication date (metadata, else htmldate), UTC
+    modified_at: datetime | None  #: when the page says it was last changed
+    section: str | None  #: the publisher's section (article:section, articleSection)
+    authors: list[str]  #: bylines, at most ten
+    language: str | None  #: ISO 639-1 as the page declares it (<html lang>), else None; enrichment detects
+    extraction: str  #: "trafilatura", or "no-text" for a wall, a shell or a non-article page (T18)
+    charset_warning: str | None  #: set when the declared charset was wrong and repaired (T17)
+    raw_title: str  #: the page's <title> as it was, for provenance and learning the outlet's name
+    site_names: list[str]  #: what the page calls its outlet (og:site_name, publisher.name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 def extract_article(url: str, html: str | bytes, content_type: str | None = None, *,
-                    names: Sequence[str] = ()) -> dict[str, Any]:
+                    names: Sequence[str] = ()) -> ExtractedPage:
     """Article fields for one page; `extraction` is "no-text" when the page holds no article.
 
-    `title` is the headline (crawlers/headline.py), `raw_title` the page's <title> as it was (for
-    provenance), `site_names` what the page calls its outlet (og:site_name, publisher.name).
     `names` are what the source's outlet is known to be called already (sources file, learnt, feed).
 
     The page is parsed once, by trafilatura's own loader, and our metadata is read from that tree
@@ -252,9 +274,8 @@ def extract_article(url: str, html: str | bytes, content_type: str | None = None
     extraction = "trafilatura" if len(text) >= MIN_TEXT and is_article_text(text) else "no-text"
     if extraction == "no-text":
         text = ""
-    return {
-        "url": url, "canonical_url": canonical, "title": title, "text": text,
-        "published_at": published, "modified_at": modified, "section": section, "authors": authors,
-        "language": declared_language(declared_lang), "extraction": extraction,
-        "charset_warning": charset_warning, "raw_title": raw_title, "site_names": names,
-    }
+    return ExtractedPage(
+        url=url, canonical_url=canonical, title=title, text=text, published_at=published, modified_at=modified,
+        section=section, authors=authors, language=declared_language(declared_lang),
+        extraction=extraction, charset_warning=charset_warning, raw_title=raw_title, site_names=list(names),
+    )

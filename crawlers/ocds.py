@@ -1,6 +1,7 @@
-"""OCDS release packages → notice dicts, and the filter that keeps policing AI/data/surveillance work.
+"""OCDS release packages → notice dicts: parsing only.
 
-Pure functions on bytes and dicts, shared by the `ocds` spider, `sources test` and the tests. The
+Pure functions on bytes and dicts, shared by the `ocds` spider and the tests. Which notices matter
+(policing AND AI/data/surveillance work) is judged on the processing side, pipelines/procurement.py. The
 shapes read are those of the OCDS 1.1 release package as published by Find a Tender (releases at
 the top, `links.next` for the next page) and Contracts Finder (the same, or a `results` list of
 packages), plus record packages (`records[].compiledRelease`) for good measure.
@@ -9,13 +10,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from crawlers.dates import parse_date
 
@@ -208,96 +204,10 @@ def notice_from_release(release: dict[str, Any], package: dict[str, Any], source
     }
 
 
-# -- the filter -----------------------------------------------------------------------------------
-def _pattern(terms: list[str]) -> re.Pattern[str] | None:
-    """One alternation; short all-capitals acronyms are case-sensitive, everything else is not."""
-    parts = []
-    for term in sorted({t.strip() for t in terms if t and t.strip()}, key=len, reverse=True):
-        body = r"\s+".join(re.escape(w) for w in term.split())
-        parts.append(body if term.isupper() and len(term) <= 5 else f"(?i:{body})")
-    return re.compile(r"(?<!\w)(" + "|".join(parts) + r")(?!\w)") if parts else None
-
-
-@dataclass
-class Rules:
-    buyers: re.Pattern[str] | None
-    policing: re.Pattern[str] | None
-    tech: re.Pattern[str] | None
-    always: re.Pattern[str] | None
-    cpv_prefixes: dict[str, str] = field(default_factory=dict)
-
-
-def _gazetteer_buyers(path: Path | None) -> list[str]:
-    """Official names and strong aliases of forces and policing bodies: cheap, and no false friends."""
-    if path is None or not path.exists():
-        return []
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    names: list[str] = []
-    for tag in data.get("tags") or []:
-        if isinstance(tag, dict) and tag.get("parent") in ("police-forces", "policing-bodies"):
-            names += [tag.get("label") or ""] + [a for a in tag.get("aliases") or [] if isinstance(a, str)]
-    return [n for n in names if n]
-
-
-@lru_cache(maxsize=4)
-def load_rules(path: Path, gazetteer: Path | None = None) -> Rules:
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return Rules(
-        buyers=_pattern(list(data.get("buyers") or []) + _gazetteer_buyers(gazetteer)),
-        policing=_pattern(list(data.get("policing_keywords") or [])),
-        tech=_pattern(list(data.get("tech_keywords") or [])),
-        always=_pattern(list(data.get("always") or [])),
-        cpv_prefixes={str(k): str(v) for k, v in (data.get("cpv_prefixes") or {}).items()},
-    )
-
-
-def default_rules() -> Rules:
-    from core.settings import Settings, rules_file
-
-    return load_rules(rules_file("procurement.yaml"), Settings().gazetteer)
-
-
-def _hits(pattern: re.Pattern[str] | None, text: str) -> list[str]:
-    if pattern is None or not text:
-        return []
-    out: list[str] = []
-    for m in pattern.finditer(text):
-        word = " ".join(m.group(1).split())
-        if word.lower() not in {w.lower() for w in out}:
-            out.append(word)
-    return out
-
-
-def match(notice: dict[str, Any], rules: Rules) -> list[str]:
-    """Why this notice matters (empty: it doesn't): policing AND AI/data/surveillance, or a watched name."""
-    text = " ".join([notice.get("title") or "", notice.get("description") or ""])
-    names = " ; ".join([notice.get("buyer") or ""] + list(notice.get("suppliers") or []))
-    always = _hits(rules.always, text + " ; " + names)
-    buyer = _hits(rules.buyers, notice.get("buyer") or "")
-    policing = _hits(rules.policing, text)
-    cpv = [f"cpv: {code} ({label})" for code in notice.get("cpv") or []
-           for prefix, label in rules.cpv_prefixes.items() if code.startswith(prefix)][:5]
-    tech = _hits(rules.tech, text)
-    reasons = [f"watched: {w}" for w in always]
-    if (buyer or policing) and (cpv or tech):
-        reasons += [f"buyer: {notice.get('buyer')}"] if buyer else []
-        reasons += [f"policing: {w}" for w in policing[:3]]
-        reasons += cpv + [f"keyword: {w}" for w in tech[:5]]
-    return reasons
-
-
-def notices_from_package(package: dict[str, Any], source: str, rules: Rules | None,
-                         now: datetime | None = None) -> tuple[list[dict[str, Any]], int]:
-    """(kept notices with their reasons, how many releases were read); rules None keeps all."""
+def parse_notices(package: dict[str, Any], source: str,
+                  now: datetime | None = None) -> tuple[list[dict[str, Any]], int]:
+    """(every notice on the page that has an identity, how many releases were read). Which of them
+    matter is the processing side's judgement (pipelines/procurement.py), not the crawler's."""
     releases = releases_of(package)
-    kept = []
-    for rel in releases:
-        notice = notice_from_release(rel, package, source, now)
-        if notice is None:
-            continue
-        if rules is not None:
-            notice["matched"] = match(notice, rules)
-            if not notice["matched"]:
-                continue
-        kept.append(notice)
-    return kept, len(releases)
+    notices = [n for n in (notice_from_release(rel, package, source, now) for rel in releases) if n is not None]
+    return notices, len(releases)

@@ -27,9 +27,8 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
 
-from crawlers.extract import extract_article
+from crawlers.extract import ExtractedPage, extract_article
 
 _pool: ProcessPoolExecutor | None = None
 
@@ -53,7 +52,7 @@ def _watch_parent(parent: int) -> None:
 
 
 def _in_worker(url: str, html: bytes | str, content_type: str | None,
-               names: tuple[str, ...] = ()) -> dict[str, Any]:
+               names: tuple[str, ...] = ()) -> ExtractedPage:
     return extract_article(url, html, content_type, names=names)
 
 
@@ -97,7 +96,7 @@ def kill_workers() -> None:
 
 
 async def extract(url: str, html: bytes | str, content_type: str | None = None,
-                  names: tuple[str, ...] = ()) -> dict[str, Any]:
+                  names: tuple[str, ...] = ()) -> ExtractedPage:
     """`extract_article` in a worker when the pool runs, else here; the same fields either way.
     `names`: what the source's outlet is known to be called (cut from the headline)."""
     global _pool

@@ -1,6 +1,8 @@
 """Item pipeline: batched upserts through storage, then one fetch-log line for the pass.
 
-Each batch is one transaction, so a killed crawl leaves whole batches and a re-run finishes the
+The only place a crawl writes the database: articles in batches, an OCDS page of notices in one
+transaction, a host's rest, a recheck's event with its new version (crawlers/items.py). Each
+batch is one transaction, so a killed crawl leaves whole batches and a re-run finishes the
 rest (upsert on canonical URL). Validators are saved last: a crash before them means the next
 pass re-reads the feed instead of trusting a 304 for items never stored. An interrupted crawl
 (crawlers/runner.py) stores its whole buffered articles and logs the pass as interrupted, saving
@@ -16,10 +18,14 @@ from typing import Any
 from core.events import emit
 from core.polling import after_pass
 from crawlers.headline import feed_outlet, learn_outlet, name_key, shared_affix, strip_outlet
+from crawlers.items import ArticleEvent, HostRest, NoticePage
+from crawlers.report import PassReport
 from storage import sources as source_store
 from storage.article import Article
-from storage.articles import UpsertCounts, raw_titles, retitle, store_articles
+from storage.articles import UpsertCounts, add_event, raw_titles, retitle, store_articles
 from storage.db import write
+from storage.leases import rest_host
+from storage.notices import store_notices
 
 BATCH = 50
 
@@ -48,7 +54,15 @@ class StoragePipeline:
     def open_spider(self, *args: Any) -> None:
         StoragePipeline.open.add(self)
 
-    def process_item(self, item: Article) -> Article:
+    def process_item(self, item: Any) -> Any:
+        if isinstance(item, NoticePage):
+            return self.store_page(item)
+        if isinstance(item, HostRest):
+            with write(self.spider.engine) as conn:  # at once, a dry run too: politeness, not data
+                rest_host(conn, item.site, item.until)
+            return item
+        if isinstance(item, ArticleEvent):
+            return self.store_event(item)
         if item.canonical_url in self.seen:  # the same entry listed twice in one feed
             self.counts.known += 1
             return item
@@ -63,6 +77,37 @@ class StoragePipeline:
         if len(self.buffer) >= BATCH:
             self.flush()
         return item
+
+    def store_page(self, page: NoticePage) -> NoticePage:
+        """One page of notices in one transaction (a killed crawl leaves whole pages). Only judged
+        pages: a crawl whose settings lack the judgement (pipelines/crawl_settings.py) would
+        otherwise store every notice of the API as if it mattered."""
+        if not page.judged:
+            self.spider.fail("notices reached storage unjudged: crawl with SCRAPY_SETTINGS_MODULE="
+                             "pipelines.crawl_settings (as collect does); nothing stored")
+            page.notices, page.then = [], None
+            return page
+        if self.spider.dry_run:
+            for n in page.notices:
+                out = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in n.items()}
+                sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+            return page
+        if page.notices:
+            with write(self.spider.engine) as conn:
+                counts = store_notices(conn, page.notices)
+            page.new, page.known = counts.new, counts.known
+            self.counts.new += counts.new
+            self.counts.known += counts.known
+        return page
+
+    def store_event(self, event: ArticleEvent) -> ArticleEvent:
+        if self.spider.dry_run:
+            return event
+        with write(self.spider.engine) as conn:
+            if event.version is not None:
+                store_articles(conn, [event.version])
+            add_event(conn, event.article_id, event.kind, event.detail)
+        return event
 
     def flush(self) -> None:
         if not self.buffer:
@@ -82,27 +127,22 @@ class StoragePipeline:
         if self.spider.dry_run:
             return
         health = self.spider.health
-        health["warnings"].append(INTERRUPTED)
-        if health["status"] == "ok":
-            health["status"] = "warning"
+        health.warn(INTERRUPTED)
         entry = self._entry(health)
         with write(self.spider.engine) as conn:
             source_store.log_fetch(conn, entry)
         self._done(entry, self.spider.source.get("kind", ""))
 
-    def _entry(self, health: dict[str, Any]) -> dict[str, Any]:
+    def _entry(self, health: PassReport) -> dict[str, Any]:
         spider = self.spider
-        known = self.counts.known + health.get("known_skipped", 0)
-        # Spiders that store their own records (ocds notices) report their new rows in health.
-        new = self.counts.new + health.get("stored_new", 0)
-        messages = health["errors"] + health["warnings"]
-        if health.get("note") and not messages:
-            messages = [health["note"]]
+        known = self.counts.known + health.known_skipped
+        new = self.counts.new
+        messages = health.messages()
         stats = self.crawler.stats.get_stats()
         return {
             "source": spider.source["name"], "started_at": spider.started_at,
-            "finished_at": datetime.now(timezone.utc), "status": health["status"],
-            "http_status": health["http_status"], "bytes": int(stats.get("downloader/response_bytes", 0)),
+            "finished_at": datetime.now(timezone.utc), "status": health.status,
+            "http_status": health.http_status, "bytes": int(stats.get("downloader/response_bytes", 0)),
             "requests": int(stats.get("downloader/request_count", 0)),
             "items_new": new, "items_known": known, "items_updated": self.counts.updated,
             "message": "; ".join(messages)[:4000] or None,
@@ -125,15 +165,14 @@ class StoragePipeline:
         with write(spider.engine) as conn:
             source_store.log_fetch(conn, entry)
             source_store.save_polling(conn, spider.source["name"], after_pass(
-                spider.source, ok=health["status"] != "error", new=new, known=known,
-                now=entry["finished_at"], retry_after=health.get("retry_after_until")))
-            if "cursor" in health:  # set by paged spiders only; None clears it
-                source_store.save_cursor(conn, spider.source["name"], health["cursor"])
+                spider.source, ok=health.status != "error", new=new, known=known,
+                now=entry["finished_at"], retry_after=health.retry_after_until))
+            if health.paged:  # set by paged spiders only; None clears it
+                source_store.save_cursor(conn, spider.source["name"], health.cursor)
             learn_outlet_name(conn, spider)
-            v = health.get("validators")
-            if v and health["status"] == "ok":
-                source_store.save_validators(conn, spider.source["name"], v["etag"], v["last_modified"],
-                                             v["body_hash"])
+            v = health.validators
+            if v and health.status == "ok":
+                source_store.save_validators(conn, spider.source["name"], v.etag, v.last_modified, v.body_hash)
         self._done(entry, spider.source.get("kind", ""))
 
 

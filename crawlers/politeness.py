@@ -21,6 +21,7 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.httpobj import urlparse_cached
 
 from core.polling import retry_after_until
+from crawlers.report import PassReport
 
 #: Statuses whose Retry-After means "come back later" (RFC 9110 §10.2.3, RFC 6585 §4).
 RETRY_AFTER_STATUSES = (429, 503)
@@ -69,13 +70,13 @@ class RetryAfterMiddleware(RetryMiddleware):
             host = (urlparse_cached(request).hostname or "").lower()
             _RESTING[host] = max(until, _RESTING.get(host, until))
             health = getattr(self.crawler.spider, "health", None)
-            if isinstance(health, dict):  # the source is deferred next pass, whichever request it was
-                health["retry_after_until"] = max(until, health.get("retry_after_until") or until)
+            if isinstance(health, PassReport):  # the source is deferred next pass, whichever request it was
+                health.retry_after_until = max(until, health.retry_after_until or until)
             return response
         return super().process_response(request, response)
 
 
-def note_retry_after(health: dict[str, Any], failure: Any) -> str | None:
+def note_retry_after(health: PassReport, failure: Any) -> str | None:
     """If a failed feed/sitemap request was a 429/503 with Retry-After, put the instant in health
     (the item pipeline saves it as the source's `retry_after_until`) and say so; else None."""
     response = getattr(failure.value, "response", None)
@@ -85,7 +86,7 @@ def note_retry_after(health: dict[str, Any], failure: Any) -> str | None:
     until = until or retry_after(response)
     if until is None:
         return None
-    health["retry_after_until"] = until
+    health.retry_after_until = until
     return f"the host asked for no requests before {until.isoformat(timespec='seconds')} (Retry-After)"
 
 

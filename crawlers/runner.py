@@ -1,5 +1,9 @@
 """`python -m crawlers.runner [--dry-run] NAME [NAME ...]`: crawl sources in one Scrapy process.
 
+`python -m crawlers.runner --recheck DAYS` runs the recheck pass the same way: the one launcher of
+crawls, so both take the same site leases, signal handling and extraction workers, and collect
+runs both under the same deadline and process-group kill (pipelines/collect.py).
+
 Starting Python, Scrapy, Twisted and trafilatura costs more than a second of CPU, so a pass over
 200 sources as 200 `scrapy crawl` processes spends minutes starting up. `collect` instead packs
 sources into a few processes, with every source of one host in the same process. Each source is
@@ -68,30 +72,38 @@ def main(args: list[str]) -> int:
     from crawlers import offload
 
     dry_run = "--dry-run" in args  # print what would be stored, store nothing (`sources test`)
-    names = [a for a in args if a != "--dry-run"]
+    # `--recheck DAYS`: the recheck pass (crawlers/spiders/recheck.py) instead of sources.
+    days = int(args[args.index("--recheck") + 1]) if "--recheck" in args else None
+    names = [a for a in args if a != "--dry-run"] if days is None else []
 
     settings = Settings()
     # First, while this process has one thread and no database connection (crawlers/offload.py).
     offload.start(offload.default_workers() if settings.extract_workers is None else settings.extract_workers)
     try:
-        return _crawl(names, settings, dry_run)
+        return _crawl(names, settings, dry_run, recheck_days=days)
     except KeyboardInterrupt:  # SIGINT/SIGTERM before the crawl began (see _crawl's _on_signal)
         return 130
     finally:
         offload.stop()
 
 
-def _crawl(names: list[str], settings: Any, dry_run: bool = False) -> int:
+def _crawl(names: list[str], settings: Any, dry_run: bool = False, recheck_days: int | None = None) -> int:
+    from datetime import timedelta
+
     from scrapy.crawler import CrawlerProcess
     from scrapy.utils.project import get_project_settings
 
     from storage import leases
     from storage import sources as store
+    from storage.articles import recheck_targets
     from storage.db import get_engine, read
 
     engine = get_engine(settings.db)
+    targets: list[dict[str, Any]] = []
     with read(engine) as conn:
         registry = {n: store.get_source(conn, n) for n in names}
+        if recheck_days is not None:  # their sites are leased before the pass starts
+            targets = recheck_targets(conn, datetime.now(timezone.utc) - timedelta(days=recheck_days))
     from scrapy import signals
 
     from core.events import emit
@@ -128,7 +140,8 @@ def _crawl(names: list[str], settings: Any, dry_run: bool = False) -> int:
     # lease outlives this process's own deadline (crawl_timeout_s per wave) by a margin.
     site = {name: site_of(registry[name]["url"]) for name, _, _ in pending}
     holder = leases.holder_id()
-    held, busy = leases.claim(engine, site.values(), holder,
+    # The recheck pass is one spider over every site its articles come from, in one wave.
+    held, busy = leases.claim(engine, [*site.values(), *(site_of(t["url"]) for t in targets)], holder,
                               ttl_s=settings.crawl_timeout_s * waves(hosts, per_host) + 60,
                               wait_s=min(LEASE_WAIT_S, settings.crawl_timeout_s / 4))
     for name, _, _ in pending:
@@ -178,12 +191,29 @@ def _crawl(names: list[str], settings: Any, dry_run: bool = False) -> int:
         os._exit(130)
 
     try:
+        if recheck_days is not None:
+            # Read again now the sites are leased: a crawl that held one may have stored a new
+            # version meanwhile, and the pass compares against the latest.
+            with read(engine) as conn:
+                targets = recheck_targets(conn, datetime.now(timezone.utc) - timedelta(days=recheck_days))
+            _start_recheck(process, targets, held, recheck_days)
         start_more()
         if process.crawlers:
             process.start(install_signal_handlers=False)
     finally:
         leases.release(engine, held, holder)
     return 130 if stopping else 0
+
+
+def _start_recheck(process: Any, targets: list[dict[str, Any]], held: set[str], days: int) -> None:
+    """The recheck spider over the articles whose sites this process leased; the others (a site
+    another process is crawling) wait for the next recheck, which finds them again."""
+    mine = [t for t in targets if site_of(t["url"]) in held]
+    if len(mine) < len(targets):
+        sys.stderr.write(f"recheck: {len(targets) - len(mine)} article(s) on sites being crawled by another "
+                         "process are left for the next recheck\n")
+    d = process.crawl(process.create_crawler("recheck"), days=str(days), targets=mine)
+    d.addErrback(lambda f: sys.stderr.write(f"recheck: crawl failed: {f.getErrorMessage()}\n"))
 
 
 def _defer(engine: Any, name: str, site: str, holder: str, dry_run: bool) -> None:

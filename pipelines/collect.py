@@ -93,12 +93,17 @@ def code_root() -> str | None:
     return None if root in sites else root
 
 
+def recheck_command(days: int) -> list[str]:
+    """The recheck pass's crawl process: the same runner as collect's, so the same site leases."""
+    return runner_command("--recheck", str(days))
+
+
 def crawl_env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
     env["SCRUTINEER_DB"] = absolute_db_url(settings.db)
     get_engine(env["SCRUTINEER_DB"])  # migrated here, once, so the crawl need not check (storage/db.py)
     env["SCRUTINEER_SCHEMA_READY"] = env["SCRUTINEER_DB"]
-    env["SCRAPY_SETTINGS_MODULE"] = "crawlers.settings"
+    env["SCRAPY_SETTINGS_MODULE"] = "pipelines.crawl_settings"  # the crawl with the judgement (issue 13)
     root = code_root()
     if root and root not in env.get("PYTHONPATH", "").split(os.pathsep):
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
@@ -197,6 +202,12 @@ def run_crawl(settings: Settings, source: dict[str, Any], dry_run: bool = False,
     """One source in its own crawl process (dry runs, Airflow tasks, isolation retries)."""
     return _run(crawl_command(source["kind"], source["name"], dry_run), settings, settings.crawl_timeout_s,
                 capture_stdout=dry_run, progress=progress)
+
+
+def run_recheck_crawl(settings: Settings, days: int, progress: Any = None) -> tuple[int | None, str]:
+    """The recheck pass in its own crawl process, under a crawl's deadline and kill."""
+    return _run(recheck_command(days), settings, settings.crawl_timeout_s, capture_stdout=False,
+                progress=progress)
 
 
 def run_batch_crawl(settings: Settings, names: list[str], hosts: list[str] | None = None,

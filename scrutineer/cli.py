@@ -466,11 +466,11 @@ def cmd_extract(args: argparse.Namespace) -> int:
             continue
         url = args.url or path.resolve().as_uri()
         fields = extract_article(url, body)
-        published = fields["published_at"]
-        print(json.dumps({"file": name, "url": url, "canonical_url": fields["canonical_url"],
-                          "title": fields["title"], "text": fields["text"],
+        published = fields.published_at
+        print(json.dumps({"file": name, "url": url, "canonical_url": fields.canonical_url,
+                          "title": fields.title, "text": fields.text,
                           "published_at": published.isoformat() if published else None,
-                          "authors": fields["authors"], "language": fields["language"]}, ensure_ascii=False))
+                          "authors": fields.authors, "language": fields.language}, ensure_ascii=False))
     return 1 if failed else 0
 
 

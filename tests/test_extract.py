@@ -29,19 +29,19 @@ def _page(path: str) -> bytes:
 @pytest.mark.parametrize("case", EXPECTED["articles"], ids=lambda c: c["path"].rsplit("/", 1)[-1])
 def test_saved_page_yields_title_date_text_canonical(case: dict[str, Any]) -> None:
     fields = extract_article(BASE + case["path"] + "?utm_source=x", _page(case["path"]))
-    assert fields["title"] == case["title"]
-    assert fields["published_at"] is not None and fields["published_at"].isoformat() == case["published_at"]
-    assert case["lede"] in fields["text"] and fields["extraction"] == "trafilatura"
-    assert fields["canonical_url"] == canonicalize(BASE + case["path"])
-    assert fields["language"] == "en"
+    assert fields.title == case["title"]
+    assert fields.published_at is not None and fields.published_at.isoformat() == case["published_at"]
+    assert case["lede"] in fields.text and fields.extraction == "trafilatura"
+    assert fields.canonical_url == canonicalize(BASE + case["path"])
+    assert fields.language == "en"
     for boiler in EXPECTED.get("boilerplate", []):
-        assert boiler not in fields["text"]
+        assert boiler not in fields.text
 
 
 def test_empty_and_binary_pages_have_no_text() -> None:
     for body in (b"", b"<html><body><div id=app></div><script>boot()</script></body></html>", bytes(range(256)) * 50):
         fields = extract_article("https://x.test/a", body)
-        assert fields["extraction"] == "no-text" and fields["text"] == ""
+        assert fields.extraction == "no-text" and fields.text == ""
 
 
 def test_cli_extract_matches_function(tmp_path: Path) -> None:
@@ -74,11 +74,11 @@ def test_modified_date_and_section_from_json_ld_then_meta() -> None:
     page = (f'<html><head><title>Van</title><script type="application/ld+json">{ld}</script></head>'
             f"<body><article><p>{body}</p></article></body></html>")
     fields = extract_article("https://paper.example/van", page)
-    assert fields["published_at"].isoformat() == "2026-11-20T08:00:00+00:00"
-    assert fields["modified_at"].isoformat() == "2026-11-21T17:30:00+00:00"  # the offset applied
-    assert fields["section"] == "Crime & Justice"
+    assert fields.published_at.isoformat() == "2026-11-20T08:00:00+00:00"
+    assert fields.modified_at.isoformat() == "2026-11-21T17:30:00+00:00"  # the offset applied
+    assert fields.section == "Crime & Justice"
     meta = (f'<html><head><meta property="article:modified_time" content="2026-11-22T10:00:00Z">'
             f'<meta property="article:section" content="Politics"></head><body><article><p>{body}</p>'
             "</article></body></html>")
     fields = extract_article("https://paper.example/x", meta)
-    assert fields["modified_at"].isoformat() == "2026-11-22T10:00:00+00:00" and fields["section"] == "Politics"
+    assert fields.modified_at.isoformat() == "2026-11-22T10:00:00+00:00" and fields.section == "Politics"

@@ -87,15 +87,15 @@ def test_the_page_host_spells_the_outlet_when_nothing_else_does() -> None:
 ])
 def test_saved_page_headline(page: str, headline: str, raw_title: str, site_name: str | None) -> None:
     fields = extract_article("https://outlet.example/news/" + page, (PAGES / page).read_bytes())
-    assert fields["title"] == headline
-    assert fields["raw_title"] == raw_title
-    assert (fields["site_names"][0] if fields["site_names"] else None) == site_name
+    assert fields.title == headline
+    assert fields.raw_title == raw_title
+    assert (fields.site_names[0] if fields.site_names else None) == site_name
 
 
 def test_home_page_title_is_never_the_site_name_or_a_heading() -> None:
     fields = extract_article("https://courier.example/", (PAGES / "home-page.html").read_bytes())
-    assert fields["title"] not in ("The Nene Valley Courier", "Latest", "")
-    assert fields["site_names"] == ["The Nene Valley Courier"]
+    assert fields.title not in ("The Nene Valley Courier", "Latest", "")
+    assert fields.site_names == ["The Nene Valley Courier"]
 
 
 @pytest.mark.parametrize(("feed_title", "want"), [

@@ -20,17 +20,9 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from core.settings import Settings
-from crawlers.ocds import (
-    OcdsError,
-    default_rules,
-    json_depth,
-    load_package,
-    next_link,
-    notices_from_package,
-    releases_of,
-    stage_of,
-)
+from crawlers.ocds import OcdsError, json_depth, load_package, next_link, releases_of, stage_of
 from pipelines import collect, digest, sources, subscribers
+from pipelines.procurement import default_rules, notices_from_package
 from scrutineer.cli import main
 from storage import notices as notice_store
 from storage import sources as source_store
@@ -85,7 +77,7 @@ def test_contracts_finder_results_shape() -> None:
 
 
 def test_filter_words_are_whole_words_and_acronyms_case_sensitive() -> None:
-    from crawlers.ocds import match
+    from pipelines.procurement import match
 
     rules = default_rules()
     base = {"description": "", "suppliers": [], "cpv": []}

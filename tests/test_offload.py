@@ -83,7 +83,7 @@ async def both():
 away = asyncio.run(both())
 here = [extract_article(u, h, "text/html; charset=utf-8") for u, h in pages]
 offload.stop()
-print(json.dumps({"pages": len(pages), "same": away == here, "texts": sum(bool(r["text"]) for r in away)}))
+print(json.dumps({"pages": len(pages), "same": away == here, "texts": sum(bool(r.text) for r in away)}))
 """)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
 import yaml
 from pytest_httpserver import HTTPServer
 from sqlalchemy import func, select
@@ -12,8 +13,8 @@ from sqlalchemy import func, select
 from core.settings import Settings
 from pipelines import collect, digest, process, sources
 from scrutineer.cli import main
-from storage.db import get_engine, read
-from storage.schema import article_versions
+from storage.db import get_engine, read, write
+from storage.schema import article_versions, host_leases
 
 BODY = ("<p>The Metropolitan Police will keep using Palantir software to analyse data about its own officers "
         "for another year, the force said, while an open procurement for a replacement system is run.</p>"
@@ -64,3 +65,44 @@ def test_recheck_records_edits_and_takedowns(tmp_path: Path, sqlite_url: str, ht
     week = digest.weeks.week_of(datetime.now(timezone.utc))
     html = digest.run(settings, week=week).digests[0].html
     assert 'id="corrections"' in html and "taken-down" in html and "corrected" in html
+
+
+def test_recheck_takes_collects_site_leases(sqlite_url: str, httpserver: HTTPServer,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The recheck pass is launched as collect's crawls are (crawlers/runner.py): a site another
+    crawl process holds is not fetched (its articles wait for the next recheck), then is once free."""
+    from crawlers.runner import site_of
+    from pipelines import recheck
+    from storage import leases
+    from storage.article import Article
+    from storage.articles import events_between, store_articles
+    from storage.schema import articles
+
+    # The crawl process waits a quarter of its crawl timeout for a lease; this process gives it longer.
+    monkeypatch.setenv("SCRUTINEER_CRAWL_TIMEOUT_S", "8")
+    httpserver.expect_request("/robots.txt").respond_with_data("", status=404)
+    httpserver.expect_request("/gone").respond_with_data("gone", status=410)
+    settings = Settings(db=sqlite_url, crawl_timeout_s=120)
+    sources.listing(settings)  # the schema
+    engine = get_engine(sqlite_url)
+    now = datetime.now(timezone.utc)
+    url = httpserver.url_for("/gone")
+    with write(engine) as conn:
+        store_articles(conn, [Article(url=url, canonical_url=url, source="ledger", title="Gone tomorrow",
+                                      text=BODY, published_at=now - timedelta(days=1), fetched_at=now)])
+        conn.execute(articles.update().values(relevant=True))
+    site = site_of(url)
+    with write(engine) as conn:
+        assert leases.try_acquire(conn, site, "elsewhere.invalid:4242:1.00", ttl_s=600) is None
+    assert recheck.run(settings, days=7) == 0
+    assert [r for r, _ in httpserver.log if r.path == "/gone"] == []  # leased elsewhere: not fetched
+    with read(engine) as conn:
+        assert events_between(conn, now - timedelta(days=1), now + timedelta(days=1)) == []
+    with write(engine) as conn:
+        conn.execute(host_leases.delete())
+    assert recheck.run(settings, days=7) == 0
+    assert len([r for r, _ in httpserver.log if r.path == "/gone"]) == 1
+    with read(engine) as conn:
+        events = events_between(conn, now - timedelta(days=1), now + timedelta(days=1))
+        assert conn.execute(host_leases.select()).all() == []  # released when the pass ended
+    assert [e["kind"] for e in events] == ["taken-down"]

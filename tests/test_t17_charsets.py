@@ -55,10 +55,10 @@ def test_t17_feed_known_answer(name: str) -> None:
 def test_t17_page_known_answer(name: str) -> None:
     case = CASES["pages"][name]
     fields = extract_article(f"http://charset.test/{name}", (DIR / name).read_bytes(), case["content_type"])
-    assert fields["title"] == case["title"]
-    assert case["snippet"] in fields["text"] and fields["extraction"] == "trafilatura"
-    assert_clean(fields["title"] + fields["text"], name)
-    assert bool(fields["charset_warning"]) == case["warn"], (name, fields["charset_warning"])
+    assert fields.title == case["title"]
+    assert case["snippet"] in fields.text and fields.extraction == "trafilatura"
+    assert_clean(fields.title + fields.text, name)
+    assert bool(fields.charset_warning) == case["warn"], (name, fields.charset_warning)
 
 
 @pytest.mark.timeout(90)

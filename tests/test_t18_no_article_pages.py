@@ -53,7 +53,7 @@ def pages() -> dict[str, tuple[bytes, str]]:
 def test_t18_extraction_says_no_text(path: str) -> None:
     body, ctype = pages()[path]
     fields = extract_article(f"https://ledger.test{path}", body, ctype)  # RecursionError would fail here
-    assert fields["extraction"] == "no-text" and fields["text"] == "", (path, fields["text"][:200])
+    assert fields.extraction == "no-text" and fields.text == "", (path, fields.text[:200])
 
 
 @pytest.mark.timeout(120)

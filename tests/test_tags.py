@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from crawlers.extract import ExtractedPage
 from evaluation.evaluate import labelled_tag_scores, per_slug_report, tag_scores
 from pipelines.taxonomy import Taxonomy, load
 
@@ -89,7 +90,7 @@ def test_tag_micro_f1_floor_on_fresh_holdout(tax: Taxonomy, name: str, floor: fl
     assert got["micro_f1"] >= floor, f"{name} tag micro-F1 {got['micro_f1']} fell below {floor}\n{per_slug_report(got)}"
 
 
-def _unseen_pages() -> list[tuple[dict[str, Any], dict[str, Any]]]:
+def _unseen_pages() -> list[tuple[dict[str, Any], ExtractedPage]]:
     from crawlers.extract import extract_article
 
     expected = yaml.safe_load((UNSEEN / "expected.yaml").read_text(encoding="utf-8"))
@@ -105,7 +106,7 @@ def _unseen_pages() -> list[tuple[dict[str, Any], dict[str, Any]]]:
 def test_tag_f1_on_the_unseen_site(tax: Taxonomy) -> None:
     pages = _unseen_pages()
     assert all("tags" in want for want, _ in pages), "every unseen-site article needs gold tags"
-    got = tag_scores((want["tags"], tax.tag(page["title"], page["text"])) for want, page in pages)
+    got = tag_scores((want["tags"], tax.tag(page.title, page.text)) for want, page in pages)
     print("tags on the unseen site:", {k: got[k] for k in ("micro_f1", "precision", "recall")})
     assert got["micro_f1"] >= UNSEEN_FLOOR, (
         f"unseen-site tag micro-F1 {got['micro_f1']} fell below {UNSEEN_FLOOR}\n{per_slug_report(got)}")

@@ -27,10 +27,11 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from core.settings import Settings
-from crawlers.ocds import default_rules, load_package, notices_from_package
+from crawlers.ocds import load_package
 from crawlers.politeness import parse_rate, source_rate
 from crawlers.spiders.ocds import search_window
 from pipelines import collect, digest, sources, subscribers
+from pipelines.procurement import default_rules, notices_from_package
 from scrutineer.cli import main
 from storage import notices as notice_store
 from storage import sources as source_store

@@ -1,7 +1,8 @@
-"""What every source spider shares: its registry row, its health report, page → Article.
+"""What every source spider shares: its registry row, its pass report, page → Article.
 
-The health dict is what the item pipeline writes to the fetch log when the crawl closes, so an
-analyst sees one line per pass saying what happened, including why a page or feed was refused.
+The pass report (crawlers/report.py, `self.health`) is what the item pipeline writes to the fetch
+log when the crawl closes, so an analyst sees one line per pass saying what happened, including
+why a page or feed was refused.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from crawlers.guard import refusal_for, too_large
 from crawlers.headline import feed_outlet, strip_outlet
 from crawlers.integrity import TruncatedBody
 from crawlers.netpolicy import NonPublicAddress
+from crawlers.report import PassReport, Validators
 from crawlers.urls import strip_tracking
 from storage import sources as source_store
 from storage.article import Article, normalise_text
@@ -129,8 +131,7 @@ class SourceSpider(scrapy.Spider):
         self.source = self.load_source(source)
         self.dry_run = bool(dry_run)
         self.started_at = datetime.now(timezone.utc)
-        self.health: dict[str, Any] = {"status": "ok", "http_status": None, "bytes": 0, "requests": 0,
-                                       "errors": [], "warnings": [], "validators": None}
+        self.health = PassReport()
         # What this pass learnt about the outlet's name (issue 12): the name each page gives itself,
         # the pages' raw <title>s and the feed's <title>. The item pipeline turns them into
         # sources.outlet_learned when the pass closes.
@@ -145,13 +146,10 @@ class SourceSpider(scrapy.Spider):
 
     # -- health ---------------------------------------------------------------------------
     def fail(self, message: str) -> None:
-        self.health["status"] = "error"
-        self.health["errors"].append(message)
+        self.health.fail(message)
 
     def warn(self, message: str) -> None:
-        if self.health["status"] == "ok":
-            self.health["status"] = "warning"
-        self.health["warnings"].append(message)
+        self.health.warn(message)
 
     def note_robots_unreachable(self, netloc: str, reason: str) -> None:
         self.warn(f"robots.txt unreachable on {netloc} ({reason[:200]}): disallowing all for this pass (RFC 9309)")
@@ -169,8 +167,8 @@ class SourceSpider(scrapy.Spider):
         return strip_outlet(title, self.outlet_names(), section, url) if title else title
 
     def count_response(self, response: Any) -> None:
-        self.health["requests"] += 1
-        self.health["bytes"] += len(response.body)
+        self.health.requests += 1
+        self.health.bytes += len(response.body)
 
     # -- pages ----------------------------------------------------------------------------
     async def article_from_page(self, response: Any, fallback: Article | None = None,
@@ -188,28 +186,28 @@ class SourceSpider(scrapy.Spider):
         except offload.ExtractionWorkerDied as exc:
             self.warn(str(exc))
             return None
-        if fields.get("charset_warning"):
-            self.warn(f"{response.url}: {fields['charset_warning']}")
-        if fields["extraction"] != "no-text":  # a wall's <title> names the wall, not the outlet
-            if fields.get("site_names"):
-                self.outlet_signals["site_names"].append(fields["site_names"][0])
-            if fields.get("raw_title"):
-                self.outlet_signals["titles"].append(fields["raw_title"])
-        headline = self.clean_title(fields["title"], fields.get("section"), response.url)
+        if fields.charset_warning:
+            self.warn(f"{response.url}: {fields.charset_warning}")
+        if fields.extraction != "no-text":  # a wall's <title> names the wall, not the outlet
+            if fields.site_names:
+                self.outlet_signals["site_names"].append(fields.site_names[0])
+            if fields.raw_title:
+                self.outlet_signals["titles"].append(fields.raw_title)
+        headline = self.clean_title(fields.title, fields.section, response.url)
         now = datetime.now(timezone.utc)
         # Feed date first (issue 3): the publisher's own feed is the most deliberate statement.
-        published, flag = plausible(listed_date or fields["published_at"], now)
+        published, flag = plausible(listed_date or fields.published_at, now)
         art = Article(
-            url=strip_tracking(response.url), canonical_url=fields["canonical_url"], source=self.source["name"],
+            url=strip_tracking(response.url), canonical_url=fields.canonical_url, source=self.source["name"],
             # A wall's own title ("Before you continue", "Loading…") says nothing: the feed's does (T18).
-            title=(fallback.title if fallback and fallback.title and fields["extraction"] == "no-text" else "")
+            title=(fallback.title if fallback and fallback.title and fields.extraction == "no-text" else "")
             or headline or (fallback.title if fallback else ""),
-            text=fields["text"], summary=fallback.summary if fallback else "",
-            published_at=published, published_flag=flag, modified_at=fields.get("modified_at"),
-            section=fields.get("section"), authors=fields["authors"]
-            or (fallback.authors if fallback else []), language=fields["language"], fetched_at=now,
-            extraction=fields["extraction"], guid=fallback.guid if fallback else None,
-            raw_html=response.body, raw_title=fields.get("raw_title") or "",
+            text=fields.text, summary=fallback.summary if fallback else "",
+            published_at=published, published_flag=flag, modified_at=fields.modified_at,
+            section=fields.section, authors=fields.authors
+            or (fallback.authors if fallback else []), language=fields.language, fetched_at=now,
+            extraction=fields.extraction, guid=fallback.guid if fallback else None,
+            raw_html=response.body, raw_title=fields.raw_title or "",
         )
         return art
 
@@ -239,9 +237,9 @@ class SourceSpider(scrapy.Spider):
     def remember_validators(self, response: Any) -> bool:
         """Store ETag/Last-Modified/body hash; True when the body is unchanged since last pass."""
         digest = self.body_hash(response.body)
-        self.health["validators"] = {
-            "etag": (response.headers.get("ETag") or b"").decode("latin-1") or None,
-            "last_modified": (response.headers.get("Last-Modified") or b"").decode("latin-1") or None,
-            "body_hash": digest,
-        }
+        self.health.validators = Validators(
+            etag=(response.headers.get("ETag") or b"").decode("latin-1") or None,
+            last_modified=(response.headers.get("Last-Modified") or b"").decode("latin-1") or None,
+            body_hash=digest,
+        )
         return digest == self.source.get("body_hash")

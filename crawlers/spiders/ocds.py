@@ -14,24 +14,29 @@ inside the pass and the page asked again; a longer one rests the source until th
 "12 request limit in 2 minute exceeded") rests it for one period of its rate; Contracts Finder's
 403 rests it the five minutes its documentation asks for.
 
+Every notice of a page is yielded as one item (crawlers/items.py): the processing side judges which
+matter (pipelines/procurement.py) and the storage pipeline stores those; the next page is asked for
+once its page is stored, since "a whole page of notices already stored" ends the pass. A host's
+rest after a "too many" is an item too.
+
 A start URL without its own date window is given one (search_window): from a day before the
 source's last good pass, or a fortnight back on the first. Such a window is read to its end (or
 the page cap): a page of known notices there is the overlap with the last pass, not the end.
 """
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import scrapy
+from scrapy import signals
 from twisted.python.failure import Failure
 
 from core.polling import retry_after_until
-from crawlers.ocds import OcdsError, default_rules, load_package, next_link, notices_from_package
+from crawlers.items import HostRest, NoticePage
+from crawlers.ocds import OcdsError, load_package, next_link, parse_notices
 from crawlers.politeness import (
     CONTRACTS_FINDER_REST_S,
     RETRY_AFTER_STATUSES,
@@ -41,9 +46,7 @@ from crawlers.politeness import (
 )
 from crawlers.spiders.base import SourceSpider, describe_failure
 from storage import sources as source_store
-from storage.db import read, write
-from storage.leases import rest_host
-from storage.notices import store_notices
+from storage.db import read
 
 DEFAULT_MAX_PAGES = 10
 #: Find a Tender also answers 403 with Retry-After when it is rate limiting.
@@ -109,10 +112,15 @@ class OcdsSpider(SourceSpider):
         self.pages = 0
         self.releases = 0
         self.kept = 0
-        self.rules = default_rules()
         self.rate = source_rate(self.source)
         self.deadline = self.started_at + timedelta(
             seconds=max(10.0, self.settings_obj.crawl_timeout_s - DEADLINE_MARGIN_S))
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> OcdsSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider.stored, signal=signals.item_scraped)
+        return spider
 
     def _request(self, url: str, first: bool = False, resumed: bool = False, attempt: int = 0) -> scrapy.Request:
         # dont_retry: Scrapy would retry a 429 at once, the opposite of what Retry-After asks.
@@ -139,44 +147,57 @@ class OcdsSpider(SourceSpider):
     def page_failed(self, failure: Failure) -> list[scrapy.Request]:
         request = failure.request
         if request.meta.get("pace_stopped"):  # out of time for this pass: resume here next time
-            self.health["cursor"] = None if request.meta.get("first") and not request.meta.get("resumed") \
-                else request.url
-            self.health["cap"] = ("stopped: the next request slot under the source's rate is past this pass's "
-                                  "deadline; the next pass resumes there")
+            self.health.resume_at(None if request.meta.get("first") and not request.meta.get("resumed")
+                                  else request.url)
+            self.health.cap = ("stopped: the next request slot under the source's rate is past this pass's "
+                               "deadline; the next pass resumes there")
             return []
         message = describe_failure(failure)
         if request.meta.get("resumed"):  # an expired or refused resume link: start from the top
             self.warn(f"resume link {request.url[:300]}: {message}; read from the source URL instead")
-            self.health["cursor"] = None
+            self.health.resume_at(None)
             return [self._request(self.start_url(), first=True)]
         if request.meta.get("first"):
             self.fail(message)
         else:
-            self.health["cursor"] = request.url  # this page is where the next pass resumes
+            self.health.resume_at(request.url)  # this page is where the next pass resumes
             self.warn(f"next page {request.url[:300]}: {message}; the next pass resumes there")
         return []
 
-    def _rest(self, until: datetime) -> None:
+    def _rest(self, until: datetime, then: scrapy.Request | None = None) -> HostRest:
         """No request to this site before `until`, from this or any other crawl process."""
         from crawlers.runner import site_of
 
-        with write(self.engine) as conn:
-            rest_host(conn, site_of(self.source["url"]), until)
+        return HostRest(site_of(self.source["url"]), until, then)
 
-    def rate_limited(self, response: Any) -> scrapy.Request | None:
+    def stored(self, item: Any, response: Any = None, spider: Any = None) -> None:
+        """The pipelines are done with an item: go on where it says (crawlers/items.py)."""
+        if isinstance(item, NoticePage):
+            self.kept += len(item.notices)
+            if item.then is not None and item.stop_when_known and item.notices and item.known == len(item.notices):
+                self.health.resume_at(None)
+                self.health.cap = "stopped: a whole page of notices already stored"
+            elif item.then is not None:
+                self.crawler.engine.crawl(item.then)
+            self._summarise()
+        elif isinstance(item, HostRest) and item.then is not None:
+            self.crawler.engine.crawl(item.then)
+
+    def rate_limited(self, response: Any) -> HostRest | None:
         """The host said "too many". A short Retry-After is waited out and the page asked again
-        (the request returned); anything else rests the source (health's retry_after_until)."""
+        (the rest returned carries the request); anything else rests the source (health's
+        retry_after_until)."""
         now = datetime.now(timezone.utc)
         first, attempt = bool(response.meta.get("first")), int(response.meta.get("attempt") or 0)
         until = (retry_after(response, now) if response.status in RETRY_AFTER_STATUSES
                  else retry_after_until(response.headers.get("Retry-After"), now))
         if (until is not None and (until - now).total_seconds() <= INLINE_RETRY_MAX_S and until < self.deadline
                 and attempt < INLINE_RETRIES_PER_PAGE):
-            self._rest(until)
-            self.health.pop("retry_after_until", None)  # set by RetryAfterMiddleware; waited out here
-            self.health["waited"] = self.health.get("waited", 0) + 1
-            return self._request(response.url, first=first, resumed=bool(response.meta.get("resumed")),
-                                 attempt=attempt + 1)
+            self.health.retry_after_until = None  # set by RetryAfterMiddleware; waited out here
+            self.health.waited += 1
+            again = self._request(response.url, first=first, resumed=bool(response.meta.get("resumed")),
+                                  attempt=attempt + 1)
+            return self._rest(until, again)
         reason = "Retry-After"
         if until is None and response.status == 429:
             period = self.rate.period_s if self.rate else FALLBACK_REST_S
@@ -187,85 +208,71 @@ class OcdsSpider(SourceSpider):
             until, reason = now + timedelta(seconds=CONTRACTS_FINDER_REST_S), \
                 "Contracts Finder's 403 means its rate limit: five minutes without requests"
         if not first or response.meta.get("resumed"):
-            self.health["cursor"] = response.url  # the refused page is where the next pass resumes
+            self.health.resume_at(response.url)  # the refused page is where the next pass resumes
         if until is not None:
-            self._rest(until)
-            self.health["retry_after_until"] = until
+            self.health.retry_after_until = until
             self.warn(f"rate limited (HTTP {response.status}): resting until {until.isoformat(timespec='seconds')} "
                       f"({reason}); {self.pages} page(s) read this pass")
-        elif first:
+            return self._rest(until)
+        if first:
             self.fail(f"HTTP {response.status} from {response.url[:300]}")
         else:  # what was read is stored; the next pass resumes at the refused page
             self.warn(f"HTTP {response.status} on a later page: stopped paging")
         return None
 
+    def _summarise(self) -> None:
+        # The item pipeline writes health when the crawl closes, before Spider.closed runs.
+        summary = f"read {self.releases} release(s) on {self.pages} page(s), kept {self.kept} notice(s)"
+        if self.health.waited:
+            summary += f"; waited out {self.health.waited} Retry-After(s)"
+        cap = self.health.cap
+        self.health.note = f"{summary}; {cap}" if cap else summary
+
     def parse_page(self, response: Any) -> Iterator[Any]:
         try:
             yield from self._parse_page(response)
         finally:
-            # The item pipeline writes health when the crawl closes, before Spider.closed runs.
-            summary = f"read {self.releases} release(s) on {self.pages} page(s), kept {self.kept} notice(s)"
-            if self.health.get("waited"):
-                summary += f"; waited out {self.health['waited']} Retry-After(s)"
-            cap = self.health.get("cap")
-            self.health["note"] = f"{summary}; {cap}" if cap else summary
+            self._summarise()
 
     def _parse_page(self, response: Any) -> Iterator[Any]:
         self.count_response(response)
         first = bool(response.meta.get("first"))
         if first:
-            self.health["http_status"] = response.status
+            self.health.http_status = response.status
         if response.status in RATE_LIMITED:
-            again = self.rate_limited(response)
-            if again is not None:
-                yield again
+            rest = self.rate_limited(response)
+            if rest is not None:
+                yield rest
             return
         self.pages += 1
         try:
             package = load_package(response.body)
-            notices, read_count = notices_from_package(package, self.source["name"], self.rules)
+            notices, read_count = parse_notices(package, self.source["name"])
         except OcdsError as exc:
             (self.fail if first else self.warn)(f"{response.url[:300]}: {exc}")
-            self.health["cursor"] = None  # not resumed at a page that cannot be read
+            self.health.resume_at(None)  # not resumed at a page that cannot be read
             return
         self.releases += read_count
-        self.kept += len(notices)
-        known = self.save(notices)
+        page = NoticePage(self.source["name"], response.url, notices, read_count)
         nxt = next_link(package)
         if nxt is None:
             # A full page without links.next is Find a Tender's known fault (kingfisher-collect
             # #1306), not the end: the next pass reads it again, once, and goes on if it links on.
             again = response.meta.get("first") and response.meta.get("resumed")
             if read_count >= page_limit(response.url) and not again:
-                self.health["cursor"] = response.url
-                self.health["cap"] = ("stopped: a full page without links.next; the next pass reads it again "
-                                      "to find the rest")
+                self.health.resume_at(response.url)
+                self.health.cap = ("stopped: a full page without links.next; the next pass reads it again "
+                                   "to find the rest")
             else:
-                self.health["cursor"] = None
-            return
-        if self.pages >= self.max_pages:
-            self.health["cursor"] = nxt
-            self.health["cap"] = (f"stopped: page cap ({self.max_pages} pages); the next pass resumes at "
-                                  "the following page")
-            return
-        resumed_here = response.meta.get("first") and response.meta.get("resumed")  # where the last pass left off
-        if notices and known == len(notices) and not is_windowed(self.source["url"]) and not resumed_here:
-            self.health["cursor"] = None
-            self.health["cap"] = "stopped: a whole page of notices already stored"
-            return
-        yield self._request(nxt)
-
-    def save(self, notices: list[dict[str, Any]]) -> int:
-        """Store one page in one transaction (a killed crawl leaves whole pages); known count."""
-        if self.dry_run:
-            for n in notices:
-                out = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in n.items()}
-                sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
-            return 0
-        if not notices:
-            return 0
-        with write(self.engine) as conn:
-            counts = store_notices(conn, notices)
-        self.health["stored_new"] = self.health.get("stored_new", 0) + counts.new
-        self.health["known_skipped"] = self.health.get("known_skipped", 0) + counts.known
-        return counts.known
+                self.health.resume_at(None)
+        elif self.pages >= self.max_pages:
+            self.health.resume_at(nxt)
+            self.health.cap = (f"stopped: page cap ({self.max_pages} pages); the next pass resumes at "
+                               "the following page")
+        else:
+            # A page of notices all stored already is where the last pass began, unless this is a
+            # date window (its overlap) or the page the last pass left off at.
+            resumed_here = response.meta.get("first") and response.meta.get("resumed")
+            page.then = self._request(nxt)
+            page.stop_when_known = not is_windowed(self.source["url"]) and not resumed_here
+        yield page

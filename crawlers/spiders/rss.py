@@ -67,12 +67,12 @@ class FeedSpider(SourceSpider):
 
     def parse_feed(self, response: Any) -> Iterator[Any]:
         self.count_response(response)
-        self.health["http_status"] = response.status
+        self.health.http_status = response.status
         if response.status == 304:
-            self.health["note"] = "not modified (304)"
+            self.health.note = "not modified (304)"
             return
         if self.remember_validators(response):
-            self.health["note"] = "not modified (same body)"
+            self.health.note = "not modified (same body)"
             return
         headers = {k.decode("latin-1").lower(): b", ".join(v).decode("latin-1")
                    for k, v in response.headers.items()}
@@ -81,7 +81,7 @@ class FeedSpider(SourceSpider):
         if not feed.entries:
             reason = feed.get("bozo_exception") or "no entries and no feed format detected"
             self.fail(f"not a feed: {reason}" if feed.bozo else "feed has no entries")
-            self.health["validators"] = None
+            self.health.validators = None
             return
         if feed.bozo:
             self.warn(f"feed not well-formed: {feed.bozo_exception}")
@@ -123,8 +123,7 @@ class FeedSpider(SourceSpider):
                 yield scrapy.Request(link, callback=self.parse_page, errback=self.page_failed,
                                      cb_kwargs={"fallback": art}, meta={"fallback": art}, dont_filter=True)
             elif full_text and not updated:
-                self.health.setdefault("known_skipped", 0)
-                self.health["known_skipped"] += 1
+                self.health.known_skipped += 1
             else:
                 yield art
 

@@ -135,7 +135,7 @@ class SiteSpider(SourceSpider):
         held = sum(len(v) for v in self.waiting.values())
         counts = dict(self.skipped, **({"link(s) of listing-only URL patterns": held} if held else {}))
         skipped = ", ".join(f"{n} {r}" for r, n in sorted(counts.items()))
-        self.health["note"] = (f"crawled {self.scheduled} page(s): {self.counts['articles']} article(s), "
+        self.health.note = (f"crawled {self.scheduled} page(s): {self.counts['articles']} article(s), "
                                f"{self.counts['listings']} listing(s)" + (f"; skipped {skipped}" if skipped else ""))
 
     def request(self, url: str, depth: int, first: bool = False) -> scrapy.Request:
@@ -175,7 +175,7 @@ class SiteSpider(SourceSpider):
     async def _parse_page(self, response: Any) -> AsyncIterator[Any]:
         depth = int(response.meta.get("site_depth", 0))
         if response.meta.get("first"):
-            self.health["http_status"] = response.status
+            self.health.http_status = response.status
         ctype = response.headers.get("Content-Type", b"").decode("latin-1").lower()
         if ctype and "html" not in ctype:
             self.count_response(response)
@@ -224,7 +224,7 @@ class SiteSpider(SourceSpider):
         for url in fresh:
             if canonicalize(url) in known:
                 self.skip("article(s) stored by an earlier pass")
-                self.health["known_skipped"] = self.health.get("known_skipped", 0) + 1
+                self.health.known_skipped += 1
                 continue
             req = self.admit(url, depth)
             if req is not None:
@@ -251,7 +251,7 @@ class SiteSpider(SourceSpider):
                 self.waiting.setdefault(pattern, []).append((url, depth))
             return None
         if self.scheduled >= self.max_pages:
-            if "page cap" not in " ".join(self.health["warnings"]):
+            if "page cap" not in " ".join(self.health.warnings):
                 self.warn(f"stopped: page cap ({self.max_pages} pages)")
             self.skip("link(s) over the page cap")
             return None

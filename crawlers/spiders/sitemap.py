@@ -62,7 +62,7 @@ class SitemapSpider(SourceSpider, ScrapySitemapSpider):
         self.sitemap_urls: set[str] = {canonicalize(self.source["url"])}  # read or queued this pass
         self.sitemap_loops = 0  # child sitemaps that point back at one already read or queued
         self.sitemaps_capped = 0  # child sitemaps left for the next pass (max_sitemaps)
-        self.sitemap_warning_at: dict[str, int] = {}  # kind -> index in health["warnings"]
+        self.sitemap_warning_at: dict[str, int] = {}  # kind -> index in health.warnings
 
     async def start(self) -> Any:
         yield scrapy.Request(self.source["url"], callback=self._parse_sitemap, errback=self.sitemap_failed,
@@ -98,7 +98,7 @@ class SitemapSpider(SourceSpider, ScrapySitemapSpider):
             # it (issue 3: conditional refetch); then a changed text becomes a new version.
             changed = lastmod is not None and row is not None and row["fetched_at"] < lastmod <= now
             if row is not None and row["extraction"] != "feed-summary" and not changed:
-                self.health["known_skipped"] = self.health.get("known_skipped", 0) + 1
+                self.health.known_skipped += 1
                 continue
             self.lastmod[entry["loc"]] = lastmod
             if entry.get("news_name") and not self.outlet_signals["feed_title"]:
@@ -136,24 +136,24 @@ class SitemapSpider(SourceSpider, ScrapySitemapSpider):
         self.count_response(response)
         top = response.meta.get("top")
         if top:
-            self.health["http_status"] = response.status
+            self.health.http_status = response.status
             if response.status == 304:
-                self.health["note"] = "not modified (304)"
+                self.health.note = "not modified (304)"
                 return []
             if self.remember_validators(response):
-                self.health["note"] = "not modified (same body)"
+                self.health.note = "not modified (same body)"
                 return []
         self.sitemaps_seen += 1
         requests = list(super()._parse_sitemap(response))
         if top and requests and all(r.callback == self._parse_sitemap for r in requests):
             # An index (or robots.txt) that did not change can still point at sitemaps that did:
             # keep no validators for it, so the next pass reads it and its children again.
-            self.health["validators"] = None
-        if not requests and top and not self.lastmod and not self.health.get("known_skipped"):
+            self.health.validators = None
+        if not requests and top and not self.lastmod and not self.health.known_skipped:
             robots = response.url.endswith("/robots.txt")
             self.fail(f"robots.txt lists no sitemaps: {response.url}" if robots
                       else f"not a sitemap (or empty): {response.url}")
-            self.health["validators"] = None
+            self.health.validators = None
         out = []
         for req in requests:
             if req.callback == self._parse_sitemap:
@@ -184,10 +184,10 @@ class SitemapSpider(SourceSpider, ScrapySitemapSpider):
         """One warning per kind, its count kept current (the fetch log is written at close)."""
         at = self.sitemap_warning_at
         if kind in at:
-            self.health["warnings"][at[kind]] = message
+            self.health.warnings[at[kind]] = message
         else:
             self.warn(message)
-            at[kind] = len(self.health["warnings"]) - 1
+            at[kind] = len(self.health.warnings) - 1
 
     async def parse_page(self, response: Any) -> Any:
         url = response.request.url if response.request else response.url
