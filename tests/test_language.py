@@ -21,9 +21,9 @@ def _page(lang: str | None, body: str) -> bytes:
 def test_the_crawler_records_the_declaration_and_never_guesses() -> None:
     assert declared_language("en-GB") == "en" and declared_language("pt_BR") == "pt"
     assert declared_language(None) is None and declared_language("") is None
-    assert extract_article("https://gazette.example/a", _page("en-GB", ENGLISH))["language"] == "en"
+    assert extract_article("https://gazette.example/a", _page("en-GB", ENGLISH)).language == "en"
     # English text without a declaration: the crawler says nothing; detection is enrichment's job.
-    assert extract_article("https://gazette.example/b", _page(None, ENGLISH))["language"] is None
+    assert extract_article("https://gazette.example/b", _page(None, ENGLISH)).language is None
 
 
 def test_enrichment_detects_from_the_text_over_a_wrong_declaration() -> None:
