@@ -228,7 +228,7 @@ def extract_article(url: str, html: str | bytes, content_type: str | None = None
         html = ""
     canonical = canonicalize(url)
     title = raw_title = ""
-    names: list[str] = []
+    site_names: list[str] = []
     published: datetime | None = None
     declared_lang = None
     authors: list[str] = []
@@ -249,8 +249,9 @@ def extract_article(url: str, html: str | bytes, content_type: str | None = None
         modified = _modified(tree, objects)
         section = _section(tree, objects)
         # The headline as the outlet wrote it, not the tab title with the site's name (issue 12).
+        # `names`: the outlet names learnt from earlier pages of this source (crawlers/pipelines.py).
         found = page_headline(tree, objects, url=url, known_names=names, section=section)
-        title, raw_title, names = found["title"], found["raw_title"], found["site_names"]
+        title, raw_title, site_names = found["title"], found["raw_title"], found["site_names"]
         if published is None:
             try:
                 found = find_date(tree, url=url, extensive_search=False, original_date=True,
@@ -277,5 +278,5 @@ def extract_article(url: str, html: str | bytes, content_type: str | None = None
     return ExtractedPage(
         url=url, canonical_url=canonical, title=title, text=text, published_at=published, modified_at=modified,
         section=section, authors=authors, language=declared_language(declared_lang),
-        extraction=extraction, charset_warning=charset_warning, raw_title=raw_title, site_names=list(names),
+        extraction=extraction, charset_warning=charset_warning, raw_title=raw_title, site_names=list(site_names),
     )
