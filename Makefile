@@ -68,10 +68,11 @@ airflow: $(STAMP)
 	$(BIN)/airflow pools set scrutineer_crawl 4 "concurrent scrutineer crawls"
 	$(BIN)/airflow standalone
 
-# ruff and the import layers (pyproject [tool.importlinter]); any finding fails.
+# ruff, the import layers (pyproject [tool.importlinter]) and mypy (pyproject [tool.mypy]); any finding fails.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) data

@@ -154,7 +154,7 @@ def change_password(settings: Settings, email: str, old: str, new: str) -> None:
 
 # -- request side ---------------------------------------------------------------------------------
 def _settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 def _lookup_session(settings: Settings, sid: str) -> dict[str, Any] | None:

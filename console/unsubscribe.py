@@ -56,7 +56,7 @@ async def _read_body(request: Request) -> bytes | None:
 async def _is_one_click(headers: Headers, body: bytes) -> bool:
     ctype = headers.get("content-type", "").lower()
     if ctype.startswith("multipart/form-data"):
-        async def stream():  # type: ignore[no-untyped-def]
+        async def stream():
             yield body
             yield b""
 

@@ -35,7 +35,7 @@ env.filters["q"] = lambda v: quote(str(v), safe="")
 
 
 def settings_of(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 def render(request: Request, template: str, status: int = 200, **ctx: Any) -> HTMLResponse:

@@ -254,11 +254,11 @@ def extract_article(url: str, html: str | bytes, content_type: str | None = None
         title, raw_title, site_names = found["title"], found["raw_title"], found["site_names"]
         if published is None:
             try:
-                found = find_date(tree, url=url, extensive_search=False, original_date=True,
-                                  outputformat="%Y-%m-%dT%H:%M:%S%z")
+                dated: str | None = find_date(tree, url=url, extensive_search=False, original_date=True,
+                                              outputformat="%Y-%m-%dT%H:%M:%S%z")
             except (ValueError, TypeError, RecursionError):
-                found = None
-            published = parse_date(found) if found else None
+                dated = None
+            published = parse_date(dated) if dated else None
     text = ""
     if tree is not None:
         try:

@@ -104,7 +104,7 @@ def strip_doctype(data: bytes) -> tuple[str | None, bytes, dict[str, str]]:
 MAX_ATTRIBUTES = 256
 
 
-class _BoundedStrictFeedParser(feedparser.api.StrictFeedParser):  # type: ignore[misc,name-defined]
+class _BoundedStrictFeedParser(feedparser.api.StrictFeedParser):
     def startElementNS(self, name: Any, qname: Any, attrs: Any) -> None:  # noqa: N802 - SAX API
         if len(attrs) > MAX_ATTRIBUTES:
             keep = list(attrs.getNames())[:MAX_ATTRIBUTES]

@@ -265,10 +265,10 @@ def page_headline(tree: Any, objects: Sequence[dict[str, Any]], url: str | None 
     # twitter:title is nearly always a copy of og:title: half a vote, so the two do not outvote
     # an <h1> that the <title> confirms.
     weights = [0.5 if i == n_twitter else 1.0 for i in range(len(stated))]
-    votes: Counter[str] = Counter()
+    votes: dict[str, float] = {}
     for value, weight in zip(stated, weights, strict=True):
         if value in kept:
-            votes[_fold(kept[value])] += weight
+            votes[_fold(kept[value])] = votes.get(_fold(kept[value]), 0.0) + weight
     # A statement that is another one plus furniture at a separator ("Headline | Outlet" beside
     # "Headline", when nothing names the outlet) confirms the shorter one and loses its own claim.
     unique = list(dict.fromkeys(kept.values()))
@@ -277,11 +277,11 @@ def page_headline(tree: Any, objects: Sequence[dict[str, Any]], url: str | None 
         inner = [f for f in folds if f != longer and (len(f.split()) >= 3 or len(f) >= 15) and _within_title(f, longer)]
         if inner:
             shorter = max(inner, key=len)
-            votes[shorter] += votes[longer]
+            votes[shorter] = votes.get(shorter, 0.0) + votes.get(longer, 0.0)
             votes[longer] = -1.0
     best, best_score = "", 0.0
     for cand in unique:
-        score = votes[_fold(cand)] + (2 if raw_title and _within_title(cand, raw_title) else 0)
+        score = votes.get(_fold(cand), 0.0) + (2 if raw_title and _within_title(cand, raw_title) else 0)
         if len(cand.split()) < 2 and len(cand) < 15:  # "Latest", "Comment": furniture, not a headline
             score -= 3
         if score > best_score:

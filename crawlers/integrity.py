@@ -29,7 +29,7 @@ class TruncatedBody(IgnoreRequest):
 def ends_whole(body: bytes) -> bool:
     """True when the document's root element is closed near the end of the body."""
     m = _ROOT.search(body[:8192])
-    return bool(m) and b"</" + m.group(1).lower() in body[-_TAIL:].lower()
+    return m is not None and b"</" + m.group(1).lower() in body[-_TAIL:].lower()
 
 
 def _kind(response: Any) -> str | None:

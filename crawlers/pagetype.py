@@ -107,7 +107,7 @@ def classify(tree: Any) -> tuple[str, int, list[str]]:
     """("article" | "listing", score, the signals that fired)."""
     for bad in tree.xpath("//script[not(@type='application/ld+json')]|//style|//noscript|//template"):
         bad.drop_tree()
-    score, reasons = 0, []
+    score, reasons = 0, list[str]()
     types = _jsonld_types(tree)
     og = next((m.get("content", "").strip().lower() for m in tree.iterfind(".//meta")
                if (m.get("property") or m.get("name") or "").lower() == "og:type"), "")

@@ -90,7 +90,7 @@ class StrictRobotsTxtMiddleware(RobotsTxtMiddleware):
     def _resolve(self, netloc: str, parser: Any) -> None:
         pending = self._parsers[netloc]
         self._parsers[netloc] = parser
-        if hasattr(pending, "callback"):
+        if isinstance(pending, Deferred):
             pending.callback(parser)
 
     async def _parse_robots(self, response: Any, netloc: str, request: Any) -> None:

@@ -138,7 +138,7 @@ def _crawl(names: list[str], settings: Any, dry_run: bool = False, recheck_days:
     hosts = [host for _, _, host in pending]
     # One crawl process per site anywhere (storage/leases.py), a site being host and port; the
     # lease outlives this process's own deadline (crawl_timeout_s per wave) by a margin.
-    site = {name: site_of(registry[name]["url"]) for name, _, _ in pending}
+    site = {name: site_of((registry[name] or {})["url"]) for name, _, _ in pending}
     holder = leases.holder_id()
     # The recheck pass is one spider over every site its articles come from, in one wave.
     held, busy = leases.claim(engine, [*site.values(), *(site_of(t["url"]) for t in targets)], holder,
@@ -167,8 +167,10 @@ def _crawl(names: list[str], settings: Any, dry_run: bool = False, recheck_days:
                 signal=signals.response_received, weak=False)
             d = process.crawl(crawler, source=name, **({"dry_run": "1"} if dry_run else {}))
             # A spider that fails to start must not stop the rest of the batch.
-            d.addErrback(lambda f, name=name: sys.stderr.write(f"{name}: crawl failed: {f.getErrorMessage()}\n"))
-            d.addBoth(lambda _, host=host: running.__setitem__(host, running[host] - 1))
+            # (Twisted's overloads do not type lambdas with bound defaults.)
+            d.addErrback(lambda f, name=name: sys.stderr.write(  # type: ignore[call-overload]
+                f"{name}: crawl failed: {f.getErrorMessage()}\n"))
+            d.addBoth(lambda _, host=host: running.__setitem__(host, running[host] - 1))  # type: ignore[call-overload]
             d.addBoth(start_more)
         return None
 

@@ -45,5 +45,6 @@ class VerifyingContextFactory:
         return cls(crawler.settings.get("SCRUTINEER_CA_BUNDLE") or None)
 
     def creatorForNetloc(self, hostname: bytes, port: int) -> Any:  # noqa: N802 - Twisted's name
-        return optionsForClientTLS(hostname.decode("ascii"), trustRoot=self.trust,
+        # SystemAndBundleTrust implements IOpenSSLTrustRoot through zope.interface, which mypy cannot see.
+        return optionsForClientTLS(hostname.decode("ascii"), trustRoot=self.trust,  # type: ignore[arg-type]
                                    extraCertificateOptions={"raiseMinimumTo": MIN_TLS})

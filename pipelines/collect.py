@@ -342,10 +342,10 @@ def collect_batch(settings: Settings, batch: list[dict[str, Any]], progress: Any
     if len(batch) == 1:
         return [collect_one(settings, batch[0], progress)]
     if interrupt.requested():
-        results = [_not_crawled(src) for src in batch]
-        for r in results:
+        skipped = [_not_crawled(src) for src in batch]
+        for r in skipped:
             _tell(progress, r)
-        return results
+        return skipped
     engine = get_engine(settings.db)
     started = datetime.now(timezone.utc)
     results: dict[str, CrawlResult] = {}

@@ -396,7 +396,8 @@ def _chart(settings: Settings, data: WeekData, slugs: list[str]) -> tuple[bytes 
 
 def render(settings: Settings, data: WeekData, subscriber: dict[str, Any]) -> Digest:
     profiles = load_profiles(settings)
-    profile_key = subscriber.get("profile") if subscriber.get("profile") in profiles else "analyst"
+    wanted = subscriber.get("profile")
+    profile_key: str = wanted if isinstance(wanted, str) and wanted in profiles else "analyst"
     profile = profiles[profile_key]
     tax = load_taxonomy(settings.taxonomy, settings.gazetteer)
     topics = list(subscriber.get("topics") or [])
@@ -454,8 +455,9 @@ def render(settings: Settings, data: WeekData, subscriber: dict[str, Any]) -> Di
     msg.add_alternative(html, subtype="html")
     if chart_png:
         # RFC 2387 multipart/related inside the HTML alternative; the image travels with the mail.
-        msg.get_payload()[1].add_related(chart_png, maintype="image", subtype="png", cid=f"<{CHART_CID}>",
-                                         filename="sentiment.png", disposition="inline")
+        html_part = next(p for p in msg.iter_parts() if p.get_content_type() == "text/html")
+        html_part.add_related(chart_png, maintype="image", subtype="png", cid=f"<{CHART_CID}>",
+                              filename="sentiment.png", disposition="inline")
     empty = not chosen and not ctx["notices"] and not data.events
     return Digest(subscriber["email"], data.week, subject, html, text, msg, len(chosen), chart=chart_png,
                   profile=profile_key, empty=empty)

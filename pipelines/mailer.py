@@ -36,7 +36,7 @@ URI_LIST_HEADERS = frozenset({"list-unsubscribe", "list-unsubscribe-post", "list
 class MailPolicy(EmailPolicy):
     """The SMTP policy, except that URI-list headers are folded only between their <URI>s."""
 
-    def _fold(self, name: str, value: object, refold_binary: bool = False) -> str:  # type: ignore[override]
+    def _fold(self, name: str, value: object, refold_binary: bool = False) -> str:
         if name.lower() not in URI_LIST_HEADERS:
             return super()._fold(name, value, refold_binary)  # type: ignore[misc]
         text = re.sub(r"\s+", " ", str(value)).strip()

@@ -126,7 +126,7 @@ def stance_evidence(candidates: dict[str, list[str]], stances: dict[str, str],
     for slug, wanted in stances.items():
         agreeing = [s for s in candidates.get(slug, []) if tones.get(s) == wanted]
         fresh = [s for s in agreeing if s not in used]
-        pick = (fresh or agreeing or [None])[0]
+        pick = next(iter(fresh or agreeing), None)
         if pick is not None:
             out[slug] = pick
             used.add(pick)

@@ -95,7 +95,8 @@ class ToneModel:
         y[np.arange(len(labels)), [LABELS.index(lab) for lab in labels]] = 1.0
         self.w = np.zeros((x.shape[1], len(LABELS)), dtype=np.float32)
         self.b = np.zeros(len(LABELS), dtype=np.float32)
-        vw, vb = np.zeros_like(self.w), np.zeros_like(self.b)
+        vw: np.ndarray = np.zeros_like(self.w)
+        vb: np.ndarray = np.zeros_like(self.b)
         for _ in range(steps):  # full-batch Nesterov momentum on the softmax loss (deterministic)
             p = self._softmax(x @ (self.w + 0.9 * vw) + self.b + 0.9 * vb)
             grad = p - y

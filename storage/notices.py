@@ -45,7 +45,7 @@ def store_notices(conn: Connection, items: Iterable[dict[str, Any]], now: dateti
     now = now or datetime.now(timezone.utc)
     for item in items:
         row = {k: item.get(k) for k in FIELDS}
-        row["id"] = notice_id(row["ocid"], row["release_id"])
+        row["id"] = notice_id(f"{row['ocid']}", f"{row['release_id']}")
         row["first_seen_at"] = now
         row["description"] = row["description"] or ""
         row["suppliers"] = list(row["suppliers"] or [])

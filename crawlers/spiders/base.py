@@ -36,6 +36,12 @@ from storage.article import Article, normalise_text
 from storage.db import get_engine, read
 
 
+def failed_request(failure: Failure) -> Any:
+    """The request an errback's failure is about: Scrapy sets `failure.request`, which Twisted's
+    Failure does not declare."""
+    return failure.request  # type: ignore[attr-defined]
+
+
 def _causes(exc: BaseException) -> list[BaseException]:
     """exc and what it wraps: Scrapy's exceptions chain Twisted's, whose ResponseFailed and
     ResponseNeverReceived carry a list of Failures (where TLS and chunking errors hide)."""

@@ -44,7 +44,7 @@ from crawlers.politeness import (
     retry_after,
     source_rate,
 )
-from crawlers.spiders.base import SourceSpider, describe_failure
+from crawlers.spiders.base import SourceSpider, describe_failure, failed_request
 from storage import sources as source_store
 from storage.db import read
 
@@ -145,7 +145,7 @@ class OcdsSpider(SourceSpider):
         yield self._request(cursor or self.start_url(), first=True, resumed=bool(cursor))
 
     def page_failed(self, failure: Failure) -> list[scrapy.Request]:
-        request = failure.request
+        request = failed_request(failure)
         if request.meta.get("pace_stopped"):  # out of time for this pass: resume here next time
             self.health.resume_at(None if request.meta.get("first") and not request.meta.get("resumed")
                                   else request.url)

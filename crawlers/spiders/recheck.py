@@ -17,7 +17,7 @@ from twisted.python.failure import Failure
 
 from core.events import emit
 from crawlers.items import ArticleEvent
-from crawlers.spiders.base import SourceSpider, describe_failure
+from crawlers.spiders.base import SourceSpider, describe_failure, failed_request
 from storage import articles as store
 from storage.db import read
 
@@ -29,7 +29,7 @@ class RecheckSpider(SourceSpider):
 
     def __init__(self, days: str = "14", *args: Any, targets: list[dict[str, Any]] | None = None,
                  **kwargs: Any) -> None:
-        super().__init__(*args, source="", **kwargs)
+        super().__init__("", *args, **kwargs)
         self.days = int(days)
         #: The articles to fetch again, passed in by the runner (crawlers/runner.py), which leased
         #: their sites; read here only for a plain `scrapy crawl recheck`.
@@ -65,4 +65,4 @@ class RecheckSpider(SourceSpider):
     def failed(self, failure: Failure) -> None:
         if failure.check(HttpError):
             return
-        self.warn(f"{failure.request.url}: {describe_failure(failure)}")
+        self.warn(f"{failed_request(failure).url}: {describe_failure(failure)}")

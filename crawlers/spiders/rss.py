@@ -16,7 +16,7 @@ from twisted.python.failure import Failure
 from crawlers import feedsafe
 from crawlers.dates import from_struct, parse_date
 from crawlers.politeness import note_retry_after
-from crawlers.spiders.base import SourceSpider, describe_failure
+from crawlers.spiders.base import SourceSpider, describe_failure, failed_request
 from crawlers.urls import MAX_URL_LENGTH, canonicalize, strip_tracking
 from storage.article import Article, normalise_text, url_key
 from storage.articles import stored_by_url_key
@@ -116,7 +116,7 @@ class FeedSpider(SourceSpider):
             full_text = row is not None and row["extraction"] != "feed-summary"
             # Conditional refetch (issue 3): a stored page is read again only when the feed says the
             # entry changed after we last read it (and not "in the future", a zone mistake).
-            updated = full_text and changed is not None and row["fetched_at"] < changed <= now
+            updated = full_text and row is not None and changed is not None and row["fetched_at"] < changed <= now
             if follow and link and (not full_text or updated):
                 # dont_filter: entries are already one per identity, and a redirect that lands on a
                 # URL seen before must still reach page_failed/parse_page, or the entry is lost.
@@ -166,6 +166,6 @@ class FeedSpider(SourceSpider):
 
     def page_failed(self, failure: Failure) -> Article:
         """The page is blocked or broken: keep the entry from the feed's own text, say why."""
-        fallback: Article = failure.request.meta["fallback"]
+        fallback: Article = failed_request(failure).meta["fallback"]
         self.warn(f"{fallback.url}: {describe_failure(failure)}; stored from the feed summary")
         return fallback

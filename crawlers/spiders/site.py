@@ -19,7 +19,7 @@ import scrapy
 from twisted.python.failure import Failure
 
 from crawlers.pagetype import analyse
-from crawlers.spiders.base import SourceSpider, describe_failure
+from crawlers.spiders.base import SourceSpider, describe_failure, failed_request
 from crawlers.urls import MAX_URL_LENGTH, canonicalize, strip_tracking
 from storage.articles import known_urls
 from storage.db import read
@@ -153,14 +153,14 @@ class SiteSpider(SourceSpider):
 
     def page_failed(self, failure: Failure) -> None:
         message = describe_failure(failure)
-        if failure.request.meta.get("first"):
+        if failed_request(failure).meta.get("first"):
             self.fail(message)
         elif message == "disallowed by robots.txt":  # the site's wish, not a fault: counted only
             self.skip("link(s) disallowed by robots.txt")
         else:
             self.failures += 1
             if self.failures <= 5:
-                self.warn(f"{failure.request.url[:300]}: {message}")
+                self.warn(f"{failed_request(failure).url[:300]}: {message}")
             elif self.failures == 6:
                 self.warn("more pages failed; not listed")
         self.summary()

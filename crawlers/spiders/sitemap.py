@@ -19,7 +19,7 @@ from twisted.python.failure import Failure
 from crawlers.dates import parse_date
 from crawlers.feedsafe import strip_doctype
 from crawlers.politeness import note_retry_after
-from crawlers.spiders.base import SourceSpider, describe_failure
+from crawlers.spiders.base import SourceSpider, describe_failure, failed_request
 from crawlers.urls import MAX_URL_LENGTH, canonicalize
 from storage.article import url_key
 from storage.articles import stored_by_url_key
@@ -59,7 +59,7 @@ class SitemapSpider(SourceSpider, ScrapySitemapSpider):
         self.lastmod: dict[str, Any] = {}
         self.news: dict[str, tuple[Any, str]] = {}  # loc -> (news:publication_date, news:title)
         self.sitemaps_seen = 0
-        self.sitemap_urls: set[str] = {canonicalize(self.source["url"])}  # read or queued this pass
+        self.sitemaps_queued: set[str] = {canonicalize(self.source["url"])}  # read or queued this pass
         self.sitemap_loops = 0  # child sitemaps that point back at one already read or queued
         self.sitemaps_capped = 0  # child sitemaps left for the next pass (max_sitemaps)
         self.sitemap_warning_at: dict[str, int] = {}  # kind -> index in health.warnings
@@ -71,14 +71,14 @@ class SitemapSpider(SourceSpider, ScrapySitemapSpider):
 
     def sitemap_failed(self, failure: Failure) -> None:
         message = describe_failure(failure)
-        if failure.request.meta.get("top"):
+        if failed_request(failure).meta.get("top"):
             wait = note_retry_after(self.health, failure)
             self.fail(message + (f"; {wait}" if wait else ""))
         else:
-            self.warn(f"child sitemap {failure.request.url}: {message}")
+            self.warn(f"child sitemap {failed_request(failure).url}: {message}")
 
     def page_failed(self, failure: Failure) -> None:
-        self.warn(f"{failure.request.url}: {describe_failure(failure)}")
+        self.warn(f"{failed_request(failure).url}: {describe_failure(failure)}")
 
     def sitemap_filter(self, entries: Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:
         if type(entries) is Sitemap:  # Scrapy hands us its parser before iterating it: keep news fields
@@ -167,17 +167,17 @@ class SitemapSpider(SourceSpider, ScrapySitemapSpider):
     def _child_sitemap(self, req: Any) -> Any:
         """A child sitemap's request, unless it was read this pass already or the pass is full."""
         key = canonicalize(req.url)
-        if key in self.sitemap_urls:
+        if key in self.sitemaps_queued:
             self.sitemap_loops += 1
             self._note("loops", f"sitemap index loops: {self.sitemap_loops} link(s) back to sitemaps already "
                                 "read this pass skipped")
             return None
-        if len(self.sitemap_urls) >= self.max_sitemaps:
+        if len(self.sitemaps_queued) >= self.max_sitemaps:
             self.sitemaps_capped += 1
             self._note("capped", f"more than {self.max_sitemaps} sitemaps in one pass: {self.sitemaps_capped} "
                                  "more not read (the index fans out; check the source URL)")
             return None
-        self.sitemap_urls.add(key)
+        self.sitemaps_queued.add(key)
         return req.replace(errback=self.sitemap_failed, meta={})
 
     def _note(self, kind: str, message: str) -> None:

@@ -198,7 +198,8 @@ def _ordinal(day: int) -> str:
 
 def _datefmt(dt: datetime, style: str = "long") -> str:
     # Each outlet prints its visible date differently, as real sites do.
-    zone = "GMT" if dt.utcoffset() is not None and dt.utcoffset().total_seconds() == 0 else "BST"
+    offset = dt.utcoffset()
+    zone = "GMT" if offset is not None and offset.total_seconds() == 0 else "BST"
     if style == "ledger":
         return f"{dt:%a} {dt.day} {dt:%b %Y %H.%M} {zone}"
     if style == "courier":
