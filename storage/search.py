@@ -14,11 +14,12 @@ from typing import Any
 from sqlalchemy import Connection, and_, exists, func, literal_column, or_, select, text
 from sqlalchemy.sql.elements import ColumnElement
 
-from storage.schema import article_tags, articles, sources
+from storage.schema import PG_SEARCH_COLUMN, article_tags, articles, sources
 
 MAX_TERMS = 16
 _TOKEN = re.compile(r'\s*(?:(-)?"([^"]*)"?|(\S+))')
-PG_DOCUMENT = "to_tsvector('english', coalesce(articles.title, '') || ' ' || coalesce(articles.text, ''))"
+#: The stored tsvector of title and text (migration 0011; outside storage.schema's metadata).
+PG_DOCUMENT = f"articles.{PG_SEARCH_COLUMN}"
 
 
 class QueryError(ValueError):
@@ -93,6 +94,8 @@ def fts5_expression(query: Query) -> str:
 
 
 def _pg_condition(query: Query) -> ColumnElement[bool]:
+    """`articles.search_tsv @@ tsquery`: the stored column, so the GIN index answers it and a
+    phrase's recheck reads positions already stored instead of re-parsing the whole text."""
     def tsq(term: str) -> Any:
         return func.phraseto_tsquery("english", term)
 
@@ -130,9 +133,17 @@ def search(conn: Connection, q: str = "", filters: Filters | None = None, limit:
     stmt = select(*(articles.c[c] for c in LIST_COLUMNS))
     query = parse(q) if q and q.strip() else None
     order: Any = articles.c.published_at.desc()
+    tiebreak: Any = articles.c.id
     if query is not None and query.clauses:
         if conn.dialect.name == "postgresql":
-            stmt = stmt.where(_pg_condition(query))
+            # The matching ids (and dates) first, through the GIN index, materialized so the planner
+            # cannot fold the match into a backwards walk of ix_articles_published_at that tests
+            # rows one by one until the page fills (seconds when matches are rare or filtered out).
+            # Sorting on the CTE's own columns keeps that walk impossible; the order is the same.
+            hits = (select(articles.c.id, articles.c.published_at).where(_pg_condition(query))
+                    .cte("search_hits").prefix_with("MATERIALIZED"))
+            stmt = stmt.join_from(articles, hits, hits.c.id == articles.c.id)
+            order, tiebreak = hits.c.published_at.desc(), hits.c.id
         else:
             ids = text("SELECT rowid FROM articles_fts WHERE articles_fts MATCH :match").bindparams(
                 match=fts5_expression(query))
@@ -159,7 +170,7 @@ def search(conn: Connection, q: str = "", filters: Filters | None = None, limit:
         conds.append(articles.c.duplicate_of.is_(None))
     if conds:
         stmt = stmt.where(and_(*conds))
-    stmt = stmt.order_by(order, articles.c.id).limit(limit).offset(offset)
+    stmt = stmt.order_by(order, tiebreak).limit(limit).offset(offset)
     return [dict(r._mapping) for r in conn.execute(stmt)]
 
 
