@@ -75,9 +75,14 @@ def _page(query: Query, conds: list[Any], columns: tuple[str, ...], limit: int, 
     candidates = (select(*(articles.c[c] for c in columns), _document().label(PG_SEARCH_COLUMN))
                   .where(_document().op("@@")(tsquery(query, relaxed=True)), *conds)
                   .cte("search_candidates").prefix_with("MATERIALIZED"))
-    return (select(*(candidates.c[c] for c in columns))
-            .where(candidates.c[PG_SEARCH_COLUMN].op("@@")(tsquery(query)))
-            .order_by(candidates.c.published_at.desc(), candidates.c.id).limit(limit).offset(offset))
+    # Sorted first behind an OFFSET 0 fence (the phrase test cannot be pushed below the sort), so
+    # the test runs on the newest candidates only until the page is full: a common phrase reads a
+    # few dozen tsvectors, not every candidate's.
+    ordered = (select(*candidates.c).order_by(candidates.c.published_at.desc(), candidates.c.id)
+               .offset(0).subquery("search_ordered"))
+    return (select(*(ordered.c[c] for c in columns))
+            .where(ordered.c[PG_SEARCH_COLUMN].op("@@")(tsquery(query)))
+            .order_by(ordered.c.published_at.desc(), ordered.c.id).limit(limit).offset(offset))
 
 
 def search(conn: Connection, query: Query, conds: list[Any], columns: tuple[str, ...], limit: int,
