@@ -66,6 +66,10 @@ def test_search_both_backends(db_url: str) -> None:
         _hits(db_url, hostile)  # never a syntax error from the backend
     assert _hits(db_url, "title:met") == set()  # not column syntax: the phrase "title met"
     assert _hits(db_url, "live-facial") == {"a"}  # a hyphenated word is the phrase "live facial"
+    # Phrases mixed with OR and NOT (PostgreSQL matches their words first, then the phrases).
+    assert _hits(db_url, 'live -"facial recognition"') == {"b", "d"}  # b has the words, not the phrase
+    assert _hits(db_url, '"live debate" OR "facial recognition"') == {"a", "b"}
+    assert _hits(db_url, '"recognition of facial"') == {"b"}
 
 
 def test_index_follows_updates(db_url: str) -> None:
