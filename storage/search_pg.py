@@ -8,13 +8,15 @@ candidate's stored tsvector (GIN keeps no positions), several kilobytes to detoa
 - The match and the filters run in a MATERIALIZED CTE, sorted only after: the planner cannot turn
   ORDER BY published_at DESC LIMIT into a backwards walk of ix_articles_published_at that tests
   rows one by one (27.7 s for a rare phrase with filters).
-- Newest first in widening windows: the page is first sought among articles of the last
+- Words only (no phrase), newest first in widening windows: the page is first sought among articles of the last
   FIRST_WINDOW_DAYS days before the newest one (the GIN bitmap ANDed with the date index's, so
   only those rows are read), then one wide enough at the rate seen, or at once all of them (a rare
   match pays about one extra twelfth). A window that yields a full page holds the true
   first page: every article outside it is older than every article inside.
 - A phrase is first matched as its words (exact in the index, no recheck) with the filters, and the
-  phrase itself is tested only on the survivors.
+  phrase itself is tested on the survivors newest first, only until the page is full. No windows
+  for a phrase: each would repeat the index scan and the tests of the newest survivors (measured
+  at 200,000 articles: a rare phrase 207 -> 182 ms, a common one 676 -> 349 ms without them).
 """
 from __future__ import annotations
 
@@ -89,11 +91,13 @@ def search(conn: Connection, query: Query, conds: list[Any], columns: tuple[str,
            offset: int, end: datetime | None = None) -> list[dict[str, Any]]:
     """One page of matches, newest first, ties by id (the same rows and order as one big query);
     `end` is the filters' exclusive upper date, where the windows start."""
-    newest_q = select(func.max(articles.c.published_at))  # one step down ix_articles_published_at
-    if end is not None:
-        newest_q = newest_q.where(articles.c.published_at < end)
-    newest = conn.execute(newest_q).scalar()
-    days = FIRST_WINDOW_DAYS if newest is not None else None
+    newest, days = None, None
+    if not _has_phrase(query):  # a phrase's own test already stops at a full page (see _page)
+        newest_q = select(func.max(articles.c.published_at))  # one step down ix_articles_published_at
+        if end is not None:
+            newest_q = newest_q.where(articles.c.published_at < end)
+        newest = conn.execute(newest_q).scalar()
+        days = FIRST_WINDOW_DAYS if newest is not None else None
     while True:
         window = [] if days is None else [articles.c.published_at >= newest - timedelta(days=days)]
         rows = [dict(r._mapping) for r in conn.execute(_page(query, [*conds, *window], columns, limit, offset))]
