@@ -340,10 +340,21 @@ Index("ix_article_tags_slug", article_tags.c.slug)
 Index("ix_articles_language", articles.c.language)
 
 #: Full-text search objects created by migration 0007 outside this metadata (an FTS5 virtual table
-#: and its shadow tables on SQLite, an expression GIN index on PostgreSQL): schema comparisons skip them.
+#: and its shadow tables on SQLite): schema comparisons skip them.
 FTS_PREFIX = "articles_fts"
+#: PostgreSQL only (migration 0011): articles.search_tsv, a stored generated tsvector of title and
+#: text, and its GIN index. Kept out of this metadata on purpose: SQLite has no tsvector (it keeps
+#: FTS5), and a metadata column would be read back by every `select(articles)` (the tsvector is
+#: as large as the text). storage/search.py names it as a literal column.
+PG_SEARCH_COLUMN = "search_tsv"
+PG_SEARCH_INDEX = "ix_articles_search_tsv"
 
 
 def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
-    """Alembic's include_name hook: leave the full-text objects out of metadata comparisons."""
+    """Alembic's include_name hook: leave the full-text objects (FTS5 on SQLite, the tsvector
+    column and its index on PostgreSQL) out of metadata comparisons."""
+    if type_ == "column" and name == PG_SEARCH_COLUMN and parent_names.get("table_name") == "articles":
+        return False
+    if type_ == "index" and name == PG_SEARCH_INDEX:
+        return False
     return not (name or "").startswith((FTS_PREFIX, "ix_" + FTS_PREFIX))

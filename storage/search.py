@@ -14,11 +14,11 @@ from typing import Any
 from sqlalchemy import Connection, and_, exists, func, literal_column, or_, select, text
 from sqlalchemy.sql.elements import ColumnElement
 
+from storage import search_pg
 from storage.schema import article_tags, articles, sources
 
 MAX_TERMS = 16
 _TOKEN = re.compile(r'\s*(?:(-)?"([^"]*)"?|(\S+))')
-PG_DOCUMENT = "to_tsvector('english', coalesce(articles.title, '') || ' ' || coalesce(articles.text, ''))"
 
 
 class QueryError(ValueError):
@@ -93,18 +93,7 @@ def fts5_expression(query: Query) -> str:
 
 
 def _pg_condition(query: Query) -> ColumnElement[bool]:
-    def tsq(term: str) -> Any:
-        return func.phraseto_tsquery("english", term)
-
-    combined = None
-    for clause in query.clauses:
-        part = tsq(clause[0])
-        for term in clause[1:]:
-            part = func.tsquery_or(part, tsq(term))
-        combined = part if combined is None else func.tsquery_and(combined, part)
-    for term in query.exclude:
-        combined = func.tsquery_and(combined, func.tsquery_not(tsq(term)))
-    return literal_column(PG_DOCUMENT).op("@@")(combined)
+    return search_pg.condition(query)  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -130,16 +119,6 @@ def search(conn: Connection, q: str = "", filters: Filters | None = None, limit:
     stmt = select(*(articles.c[c] for c in LIST_COLUMNS))
     query = parse(q) if q and q.strip() else None
     order: Any = articles.c.published_at.desc()
-    if query is not None and query.clauses:
-        if conn.dialect.name == "postgresql":
-            stmt = stmt.where(_pg_condition(query))
-        else:
-            ids = text("SELECT rowid FROM articles_fts WHERE articles_fts MATCH :match").bindparams(
-                match=fts5_expression(query))
-            stmt = stmt.where(literal_column("articles.rowid").in_(ids))
-            # Unary + keeps SQLite from walking the published_at index (and testing every article
-            # against the match): the matches are looked up by rowid, then sorted.
-            order = literal_column("+articles.published_at").desc()
     conds: list[Any] = []
     if f.start is not None:
         conds.append(articles.c.published_at >= f.start)
@@ -157,6 +136,15 @@ def search(conn: Connection, q: str = "", filters: Filters | None = None, limit:
         conds.append(articles.c.language == f.language)
     if f.originals_only:
         conds.append(articles.c.duplicate_of.is_(None))
+    if query is not None and query.clauses:
+        if conn.dialect.name == "postgresql":
+            return search_pg.search(conn, query, conds, LIST_COLUMNS, limit, offset, end=f.end)
+        ids = text("SELECT rowid FROM articles_fts WHERE articles_fts MATCH :match").bindparams(
+            match=fts5_expression(query))
+        stmt = stmt.where(literal_column("articles.rowid").in_(ids))
+        # Unary + keeps SQLite from walking the published_at index (and testing every article
+        # against the match): the matches are looked up by rowid, then sorted.
+        order = literal_column("+articles.published_at").desc()
     if conds:
         stmt = stmt.where(and_(*conds))
     stmt = stmt.order_by(order, articles.c.id).limit(limit).offset(offset)

@@ -66,6 +66,10 @@ def test_search_both_backends(db_url: str) -> None:
         _hits(db_url, hostile)  # never a syntax error from the backend
     assert _hits(db_url, "title:met") == set()  # not column syntax: the phrase "title met"
     assert _hits(db_url, "live-facial") == {"a"}  # a hyphenated word is the phrase "live facial"
+    # Phrases mixed with OR and NOT (PostgreSQL matches their words first, then the phrases).
+    assert _hits(db_url, 'live -"facial recognition"') == {"b", "d"}  # b has the words, not the phrase
+    assert _hits(db_url, '"live debate" OR "facial recognition"') == {"a", "b"}
+    assert _hits(db_url, '"recognition of facial"') == {"b"}
 
 
 def test_index_follows_updates(db_url: str) -> None:
@@ -75,3 +79,25 @@ def test_index_follows_updates(db_url: str) -> None:
     assert _hits(db_url, "palantir") == {"c", "d"}
     assert _hits(db_url, "striker") == {"d"}  # the title is unchanged
     assert _hits(db_url, "crowd") == set()
+
+
+def test_matches_come_newest_first_in_pages(db_url: str) -> None:
+    """The match is found first and sorted after (PostgreSQL's CTE): the order and the pages are
+    still newest first, ties by id, with the filters applied."""
+    from datetime import timedelta
+
+    engine = get_engine(db_url)
+    arts = [Article(url=f"https://news.example/p{i}", canonical_url=f"https://news.example/p{i}",
+                    source="src-x" if i % 3 else "src-y", title=f"Palantir contract note {i}",
+                    text="Scrutiny of the data platform." if i % 4 else "Nothing about the deal.",
+                    published_at=WHEN - timedelta(hours=i // 2)) for i in range(24)]  # pairs share a time
+    with write(engine) as conn:
+        store_articles(conn, arts)
+    with read(engine) as conn:
+        rows = conn.execute(articles.select().where(articles.c.source == "src-x")).all()
+        expected = [r.id for r in sorted((r for r in rows if "Scrutiny" in r.text),
+                                         key=lambda r: (-r.published_at.timestamp(), r.id))]
+        f = search.Filters(sources=["src-x"])
+        pages = [search.search(conn, "palantir scrutiny", f, limit=4, offset=o) for o in range(0, 24, 4)]
+    got = [r["id"] for page in pages for r in page]
+    assert len(expected) == 12 and got == expected

@@ -4,7 +4,7 @@ The Tenders page's filters (buyer, CPV prefix, value range, stage, closing dates
 unique name, managed by analysts in the console and the API.
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from alembic import op
 from storage.schema import UTCDateTime
 
 revision = '0012'
-down_revision = '0010'  # the lead sets '0011' when merging after the 0011 branch
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
