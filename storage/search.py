@@ -93,7 +93,7 @@ def fts5_expression(query: Query) -> str:
 
 
 def _pg_condition(query: Query) -> ColumnElement[bool]:
-    return search_pg.condition(query)  # type: ignore[no-any-return]
+    return search_pg.condition(query)
 
 
 @dataclass

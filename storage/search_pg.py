@@ -99,7 +99,7 @@ def search(conn: Connection, query: Query, conds: list[Any], columns: tuple[str,
         newest = conn.execute(newest_q).scalar()
         days = FIRST_WINDOW_DAYS if newest is not None else None
     while True:
-        window = [] if days is None else [articles.c.published_at >= newest - timedelta(days=days)]
+        window = [] if days is None or newest is None else [articles.c.published_at >= newest - timedelta(days=days)]
         rows = [dict(r._mapping) for r in conn.execute(_page(query, [*conds, *window], columns, limit, offset))]
         if days is None or len(rows) >= limit:
             return rows
