@@ -42,7 +42,8 @@ deputy detective superintendent inspector sergeant minister secretary chair spok
 sir mr mrs ms dr lord lady dame prof cllr mp mps
 court courts high crown tribunal judge justice
 union group campaign campaigners trust authority authorities agency national royal
-uk britain british england english london's street road
+uk britain british england english wales welsh scotland scottish ireland irish europe european america
+american london's street road institute
 monday tuesday wednesday thursday friday saturday sunday
 january february march april may june july august september october november december
 jan feb mar apr jun jul aug sep sept oct nov dec
@@ -67,7 +68,8 @@ def _key(word: str) -> str:
 
 def names(text: str) -> set[str]:
     """The names a writer uses in (folded) `text`: words capitalised in mid-sentence; at a
-    sentence's start, a word before another capitalised one ("Kingsferry Police said") or one that
+    sentence's start, a word before another capitalised one ("Kingsferry Police said"), a
+    possessive ("Harrowby's trial") or one that
     starts sentences more than once and never appears in lower case ("Wexmoor launches ...", not
     "Just")."""
     lower = {_key(w) for w in set(_LOWER.findall(text))}
@@ -81,7 +83,8 @@ def names(text: str) -> set[str]:
         if len(key) < 2 or key in GENERIC:
             continue
         if _SENTENCE_START.search(text[max(0, m.start() - 4):m.start()]):
-            if _NAME_FOLLOWS.match(text, m.end()):
+            # "Harrowby's trial ...": a possessive at a sentence's start is a name's, not a word's.
+            if _NAME_FOLLOWS.match(text, m.end()) or (word.endswith("'s") and key not in lower):
                 out.add(key)
             elif key not in lower:
                 initial[key] += 1
@@ -131,14 +134,20 @@ def who_acts(title: str, text: str, taxonomy: Taxonomy | None = None) -> Actors:
 
 def _subject(title: str, known: set[str], taxonomy: Taxonomy | None) -> str | None:
     """The actor a headline names first in its main clause ("Rowley pledges new checks after audit"
-    is Rowley's act, not the auditor's)."""
+    is Rowley's act, not the auditor's). A question reports no one's act: "does the code cure the
+    Bridges defect?" is an analysis of the code, not news of Bridges."""
+    if title.rstrip().endswith("?"):
+        return None
     cut = len(title)
     for m in _LOWER.finditer(title):
         if m.group() in _SUBORDINATE:
             cut = m.start()
             break
     head = title[:cut]
-    found = [(m.start(), f"name:{_key(m.group())}") for m in _CAPITALISED.finditer(head)]
+    # A possessive names whose thing it is, not who acted: in "Giant drags Sadiq's cops office to
+    # court" the Mayor is sued, not suing.
+    found = [(m.start(), f"name:{_key(m.group())}") for m in _CAPITALISED.finditer(head)
+             if not m.group().endswith(("'s", "'"))]
     found = [(at, key) for at, key in found if key in known]
     if taxonomy is not None:
         found += [(at, f"entity:{slug}") for at, slug in taxonomy.positions(head)

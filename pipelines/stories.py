@@ -118,14 +118,15 @@ def cosine(a: Vector, b: Vector) -> float:
 #: name an action, but different ones, report different events however much vocabulary they share
 #: (the Commissioner *warns* the day the Met *extends* a pilot).
 EVENT_KINDS: dict[str, frozenset[str]] = {k: frozenset(v.split()) for k, v in {
-    "legal": "court courts legal lawsuit lawsuits sue sues suing judicial tribunal litigation injunction",
+    "legal": "court courts legal lawsuit lawsuits sue sues suing judicial tribunal litigation injunction claim "
+             "pre-action",
     "meeting": "meeting meetings hearing consultation",
     "extension": "extends extended extend extension prolongs renews renewed reprieve",
     "tender": "tender tenders bidders retender re-tender",
     "block": "blocks blocked halts halted scraps scrapped veto vetoes vetoed rejects rejected refuses",
     "complaint": "complaint complaints complain complains",
     "protest": "protest protests protesters rally",
-    "vote": "vote votes voted ballot",
+    "vote": "vote votes voted ballot approves approved",
     "reversal": "u-turn reverse reverses reversed pause pauses paused suspend suspends suspended abandon abandons "
                 "abandoned withdraw withdraws withdrawn",
     "arrest": "arrest arrested arrests charged",
@@ -147,10 +148,14 @@ _TITLE_WORD = re.compile(r"[a-z][a-z'-]+")
 _SUBORDINATE = frozenset("after despite as while amid following since because before until".split())
 
 
+_LETTER_BEFORE_CLAIM = re.compile(r"\bletters? before (?:claim|action)\b")
+
+
 def event_kinds(title: str) -> frozenset[str]:
     """The kinds of action a headline's main clause reports."""
     words: set[str] = set()
-    for w in _TITLE_WORD.findall(fold(title or "").lower()):
+    # "a letter before claim" is one legal act, not a letter with background after "before".
+    for w in _TITLE_WORD.findall(_LETTER_BEFORE_CLAIM.sub("pre-action", fold(title or "").lower())):
         if w in _SUBORDINATE:
             break
         words.add(w)
@@ -267,9 +272,12 @@ ACTOR_LOOKUP_MAX = 20
 SAME_ACTOR_BOOST = 1.5
 
 
-def same_occasion(doer: str | None, story_lead: Set[str], after_start: timedelta) -> bool:
-    """Whether the headline's first-named actor is one the story's leads name, within half a day."""
-    return doer is not None and doer in story_lead and after_start <= FOLLOW_UP_AFTER
+def same_occasion(doer: str | None, lead: Set[str], story_lead: Set[str], after_start: timedelta) -> bool:
+    """Whether, within half a day, the headline's first-named actor is one the story's leads name,
+    or (a headline naming no one: "Face-scan cops get new rulebook") every actor of its lead is."""
+    if after_start > FOLLOW_UP_AFTER:
+        return False
+    return doer in story_lead if doer is not None else bool(lead) and lead <= story_lead
 
 
 def assign(rows: list[dict[str, Any]], pending_ids: set[str], taxonomy: Taxonomy | None = None) -> dict[str, str]:
@@ -330,7 +338,7 @@ def assign(rows: list[dict[str, Any]], pending_ids: set[str], taxonomy: Taxonomy
                 if centroid_norm and body_norm:
                     shared = sum(v * centroid_body.get(w, 0.0) for w, v in body.items())
                     score = max(score, BODY_SHARE * shared / (body_norm * centroid_norm))
-                if same_occasion(doer, actors_of[cand][0], row["published_at"] - first_at[cand]):
+                if same_occasion(doer, who[0], actors_of[cand][0], row["published_at"] - first_at[cand]):
                     score *= SAME_ACTOR_BOOST
                 if score >= JOIN_AT and (best is None or score > best_score):
                     best, best_score = cand, score

@@ -27,10 +27,11 @@ FLOORS = {
     # floor 0.60 until that is traced, so the gate still catches a real fall.
     # Issue 15, actors and places (pipelines/actors.py), made independent of ids and crawl order
     # (the copy that speaks for a cluster was the crawl's first, so runs measured 0.625 or 0.75):
-    # 0.5897 on every run. The demo labels a running theme (`misconduct-model`: a feature, an
+    # 0.5897 on every run; 0.642 after the tuning on stories_dev_fresh4 (possessives, questions,
+    # a lead's actors the same morning). The demo labels a running theme (`misconduct-model`: a feature, an
     # explainer and two comment pieces over nine days) as one story, which the event rule in
     # tests/data/TAGGING_GUIDE.md would not; the fresh sets are the story gate that matters.
-    "story_pair_f1": 0.55,
+    "story_pair_f1": 0.60,
     "sentiment_macro_f1": 0.20,  # TextBlob alone; the sentiment issue replaces it
 }
 

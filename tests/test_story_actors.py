@@ -158,3 +158,25 @@ def test_grouping_does_not_depend_on_ids_crawl_order_or_row_order() -> None:
     plain, renamed = partition(rows(False)), partition(rows(True))
     assert len(plain) > 10
     assert plain == renamed
+
+
+def test_a_possessive_or_a_question_names_no_one_who_acted() -> None:
+    from pipelines.actors import _subject
+
+    known = {"name:sadiq", "name:bridges", "name:palantir"}
+    assert _subject("Spy-tech giant drags Sadiq's cops office to court", known, None) is None
+    assert _subject("Palantir drags Sadiq's cops office to court", known, None) == "name:palantir"
+    assert _subject("Draft code: does it cure the Bridges defect?", known, None) is None
+
+
+def test_a_possessive_at_a_sentence_start_is_a_name() -> None:
+    assert "harrowby" in names("Harrowby's trial was halted. The force said it would review it.")
+    assert "however" not in names("However, the force said it would review it.")
+
+
+def test_a_letter_before_claim_is_a_legal_act() -> None:
+    from pipelines.stories import event_kinds
+
+    assert event_kinds("We have sent the commissioner a letter before claim") == {"legal"}
+    assert "legal" in event_kinds("Pre-action letter targets county's camera scheme")
+    assert event_kinds("Cameras approved before the summer") == {"vote"}

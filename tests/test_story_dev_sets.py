@@ -1,6 +1,7 @@
 """Story grouping on the story sets that began as independent fresh sets and became dev sets once
 tuned on (tests/data/fresh/README.md): stories_dev_fresh1 (scored once at story pair F1 0.857) and
-stories_dev_fresh2 (scored once at 0.852). After issue 15's actors-and-places rule both measure
+stories_dev_fresh2 (scored once at 0.852), stories_dev_fresh4 (scored once at 0.819 with the
+actors rule, 0.835 with the rule before it; then tuned on: 0.967, thread 1.00). After issue 15's actors-and-places rule both measure
 story pair F1 1.00 and duplicate F1 1.00; thread pair F1 0.708 and 1.00. Being dev sets, they say
 the rule fits its tuning text, not that it generalises: the fresh sets say that."""
 from __future__ import annotations
@@ -15,7 +16,8 @@ from pipelines import process
 
 DATA = Path(__file__).parent / "data"
 #: Floors a little below the measured figures (story, thread): a real fall fails, noise does not.
-FLOORS = {"stories_dev_fresh1.yaml": (0.95, 0.65), "stories_dev_fresh2.yaml": (0.95, 0.90)}
+FLOORS = {"stories_dev_fresh1.yaml": (0.95, 0.65), "stories_dev_fresh2.yaml": (0.95, 0.90),
+          "stories_dev_fresh4.yaml": (0.93, 0.95)}
 
 
 @pytest.mark.parametrize("name", sorted(FLOORS))
