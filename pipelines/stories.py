@@ -8,8 +8,14 @@ pooled bodies, figures included (analyses and comment re-tell their event's part
 headlines of their own). Topic similarity alone never decides: a headline whose action differs
 from the story's (a warning vs an extension), or that announces a follow-up action (a legal threat,
 a meeting, a U-turn) more than half a day after the story began, starts a new story, which
-`threads` then links to the saga. Duplicates take their original's story. This stage is last, so
-it also marks articles processed.
+`threads` then links to the saga. Who acts decides too (pipelines/actors.py): a headline and lead
+whose actors and places the story never mentions, or the other way round, report another event
+(two forces' trials the same week); a headline whose first-named actor the story's leads never
+named, over half a day on, reports a new act (a pledge the day after an audit); the same actor the
+same morning counts similarity 1.5 times, and stories naming an article's actors are always
+compared with it, so comment and reaction pieces in their own words meet their event. Threads link
+only stories whose actors meet. Duplicates take their original's story. This stage is last, so it
+also marks articles processed.
 """
 from __future__ import annotations
 
@@ -17,10 +23,13 @@ import hashlib
 import math
 import re
 from collections import Counter
+from collections.abc import Set
 from datetime import timedelta
 from typing import Any
 
 from core.settings import Settings
+from pipelines.actors import who_acts
+from pipelines.taxonomy import Taxonomy, load
 from pipelines.text import fold
 from storage import articles as store
 from storage.db import get_engine, read, write
@@ -148,9 +157,14 @@ def event_kinds(title: str) -> frozenset[str]:
     return frozenset(k for k, announcing in EVENT_KINDS.items() if announcing & words)
 
 
+#: Kinds that name one action in other words: a trial "halted" (block) is a trial "paused" (reversal).
+KIN_KINDS = {"block": frozenset({"reversal"}), "reversal": frozenset({"block"})}
+
+
 def other_event(kinds: frozenset[str], story_kinds: set[str], after_start: timedelta) -> bool:
     """Whether a headline's actions say it reports another event than the story's headlines."""
-    if kinds and story_kinds and not kinds & story_kinds:
+    kin = kinds.union(*(KIN_KINDS.get(k, frozenset()) for k in kinds))
+    if kinds and story_kinds and not kin & story_kinds:
         return True
     return bool((kinds & FOLLOW_UP_KINDS) - story_kinds) and after_start > FOLLOW_UP_AFTER
 
@@ -165,12 +179,33 @@ THREAD_INDEX_TERMS = 25
 THREAD_CANDIDATES = 2000
 
 
-def threads(rows: list[dict[str, Any]], new_ids: set[str]) -> dict[str, str]:
+def story_actors(leads: list[str], taxonomy: Taxonomy) -> tuple[set[str], set[str]]:
+    """A story's actors and mentions, pooled over its articles' "headline. opening text" leads."""
+    lead_actors: set[str] = set()
+    mentions: set[str] = set()
+    for lead in leads:
+        title, _, text = lead.partition(". ")
+        found = who_acts(title, text, taxonomy)
+        lead_actors.update(found.lead)
+        mentions.update(found.mentions)
+    return lead_actors, mentions
+
+
+def _default_taxonomy() -> Taxonomy:
+    defaults = Settings()
+    return load(defaults.taxonomy, defaults.gazetteer)
+
+
+def threads(rows: list[dict[str, Any]], new_ids: set[str], taxonomy: Taxonomy | None = None) -> dict[str, str]:
     """thread_id for each story in `new_ids`: the thread of the most similar earlier story (TF-IDF
     over its articles' headlines and leads), else a thread of its own. Earlier stories keep theirs.
-    Candidates come from an inverted index of distinctive terms, as for stories."""
+    Candidates come from an inverted index of distinctive terms, as for stories. A saga is one
+    contract, deployment or policy, so its stories name the same actors: two forces' trials that
+    read alike are two threads."""
     vectors = tfidf({r["id"]: sum((words(lead, "") for lead in r.get("leads") or [r["headline"]]), Counter())
                      for r in rows})
+    taxonomy = taxonomy or _default_taxonomy()
+    who = {r["id"]: story_actors(r.get("leads") or [r["headline"]], taxonomy) for r in rows}
     out: dict[str, str] = {}
     postings: dict[str, list[int]] = {}
     for i, row in enumerate(rows):
@@ -181,6 +216,8 @@ def threads(rows: list[dict[str, Any]], new_ids: set[str]) -> dict[str, str]:
             for j in sorted(set().union(*(postings.get(t, ()) for t in top))):
                 earlier = rows[j]
                 if row["first_seen_at"] - earlier["last_seen_at"] > THREAD_DAYS:
+                    continue
+                if other_actors(who[row["id"]], who[earlier["id"]]):
                     continue
                 score = cosine(vec, vectors[earlier["id"]])
                 if score >= best_score:
@@ -199,55 +236,103 @@ def story_id(first_article_id: str) -> str:
 
 
 def representative(member: dict[str, Any]) -> tuple[Any, ...]:
-    """Sort key choosing the copy that speaks for a cluster: published first, then lowest id."""
-    return (member["published_at"], member["id"])
+    """Sort key choosing the copy that speaks for a cluster, and the order reports are placed in:
+    published first, then by headline and text, so that ties do not fall to ids (hashes of URLs)."""
+    return (member["published_at"], member["title"] or "", member["text"] or member["summary"] or "", member["id"])
 
 
-def assign(rows: list[dict[str, Any]], pending_ids: set[str]) -> dict[str, str]:
+def other_actors(mine: tuple[Set[str], Set[str]], story: tuple[Set[str], Set[str]]) -> bool:
+    """Whether the headline and lead name actors or places that the story's articles never mention,
+    or the other way round: another force, town or body doing its own thing
+    (tests/data/TAGGING_GUIDE.md: same actors, same action, same occasion). Reports of one event
+    name its actors somewhere, even when their leads begin with a district or a victim."""
+    (lead, mentions), (story_lead, story_mentions) = mine, story
+    if not lead or not story_lead:
+        return False
+    return not lead & story_mentions or not story_lead & mentions
+
+
+def new_actor(doer: str | None, story_lead: Set[str], after_start: timedelta) -> bool:
+    """Whether a headline reports a later act by someone the story's leads never named: the
+    Commissioner's pledge the day after an audit, a body opening a tender days after a union's
+    complaint (tests/data/TAGGING_GUIDE.md: a new action by someone at a later time)."""
+    return doer is not None and after_start > FOLLOW_UP_AFTER and doer not in story_lead
+
+
+#: An actor named by more open stories than this (the capital's force in a busy week) names no one
+#: event: looking its stories up would compare an article with most of the window.
+ACTOR_LOOKUP_MAX = 20
+#: Same actor, same day: similarity counts this much more (the trade paper's "goes live" piece on a
+#: force's launch shares few words with the wire's but names the same force the same morning).
+SAME_ACTOR_BOOST = 1.5
+
+
+def same_occasion(doer: str | None, story_lead: Set[str], after_start: timedelta) -> bool:
+    """Whether the headline's first-named actor is one the story's leads name, within half a day."""
+    return doer is not None and doer in story_lead and after_start <= FOLLOW_UP_AFTER
+
+
+def assign(rows: list[dict[str, Any]], pending_ids: set[str], taxonomy: Taxonomy | None = None) -> dict[str, str]:
     """story_id for every row; settled rows keep theirs.
 
     Candidate stories come from an inverted index: a new article looks up its most distinctive
     terms and is compared only with the open stories that contain one of them, not with all.
     """
+    # Each report is placed once, for its whole cluster of copies, by the copy published first
+    # (ties: headline, text, then id). Which copy is the "original" depends on crawl order (first
+    # seen), and ids on the URL (a port, a tracking parameter), so nothing here may depend on
+    # either: the story is then the same on every run and every machine.
+    clusters: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        clusters.setdefault(r["duplicate_of"] or r["id"], []).append(r)
+    first = {rid: min(members, key=representative) for rid, members in clusters.items()}
     vectors = tfidf({r["id"]: words(r["title"], r["text"] or r["summary"]) for r in rows})
-    bodies = tfidf({r["id"]: body_words(r["text"] or r["summary"] or "") for r in rows if not r["duplicate_of"]}
-                   | {r["id"]: Counter() for r in rows if r["duplicate_of"]})
+    bodies = tfidf({rep["id"]: body_words(rep["text"] or rep["summary"] or "") for rep in first.values()})
     centroids: dict[str, tuple[Vector, Any]] = {}
     body_centroids: dict[str, tuple[Vector, float]] = {}  # pooled body vector and its norm
     postings: dict[str, set[str]] = {}
     out: dict[str, str] = {}
     story_kinds: dict[str, set[str]] = {}
+    actors_of: dict[str, tuple[set[str], set[str]]] = {}
+    taxonomy = taxonomy or _default_taxonomy()
     first_at: dict[str, Any] = {}
-    # Each report is placed once, for its whole cluster of copies, by the copy published first
-    # (ties: lowest id). Which copy is the "original" depends on crawl order (first seen), so
-    # nothing here may depend on it: the story is then the same on every run.
-    clusters: dict[str, list[dict[str, Any]]] = {}
-    for r in rows:
-        clusters.setdefault(r["duplicate_of"] or r["id"], []).append(r)
-    first = {rid: min(members, key=representative) for rid, members in clusters.items()}
-    ordered = sorted((r for r in rows if not r["duplicate_of"]),
-                     key=lambda r: (first[r["id"]]["published_at"], first[r["id"]]["id"]))
+    opened_by: dict[str, tuple[Any, ...]] = {}  # story -> its first report's sort key
+    ordered = sorted((r for r in rows if not r["duplicate_of"]), key=lambda r: representative(first[r["id"]]))
     for row in ordered:
         rid = row["id"]
         vec = vectors[first[rid]["id"]]
         kinds = event_kinds(first[rid]["title"])
+        found = who_acts(first[rid]["title"], first[rid]["text"] or first[rid]["summary"] or "", taxonomy)
+        who, doer = (found.lead, found.mentions), found.subject
         body_norm = math.sqrt(sum(v * v for v in bodies[first[rid]["id"]].values()))
         top = sorted(vec, key=vec.__getitem__, reverse=True)[:INDEX_TERMS]
         sid = row["story_id"] if rid not in pending_ids else None
         if sid is None:
             best, best_score = None, JOIN_AT
-            for cand in sorted(set().union(*(postings.get(t, set()) for t in top))):
+            # Stories naming one of its actors are candidates too: a comment or reaction piece's
+            # headline words are its own, but it names whom the event is about.
+            named = [a for a in who[0] if len(postings.get(a, ())) <= ACTOR_LOOKUP_MAX]
+            # Candidates in the order their stories opened, and only a higher score displaces the
+            # best so far: a tie goes to the older story whatever the ids are.
+            for cand in sorted(set().union(*(postings.get(t, set()) for t in [*top, *named])),
+                               key=opened_by.__getitem__):
                 centroid, last = centroids[cand]
                 if abs(row["published_at"] - last) > OPEN_FOR:
                     continue
                 if other_event(kinds, story_kinds[cand], row["published_at"] - first_at[cand]):
+                    continue
+                if other_actors(who, actors_of[cand]):
+                    continue
+                if new_actor(doer, actors_of[cand][0], row["published_at"] - first_at[cand]):
                     continue
                 score = cosine(vec, centroid)
                 body, (centroid_body, centroid_norm) = bodies[first[rid]["id"]], body_centroids[cand]
                 if centroid_norm and body_norm:
                     shared = sum(v * centroid_body.get(w, 0.0) for w, v in body.items())
                     score = max(score, BODY_SHARE * shared / (body_norm * centroid_norm))
-                if score >= best_score:
+                if same_occasion(doer, actors_of[cand][0], row["published_at"] - first_at[cand]):
+                    score *= SAME_ACTOR_BOOST
+                if score >= JOIN_AT and (best is None or score > best_score):
                     best, best_score = cand, score
             sid = best or story_id(first[rid]["id"])  # named after the first-published copy, not the root
         centroid, last = centroids.get(sid, ({}, row["published_at"]))
@@ -259,8 +344,12 @@ def assign(rows: list[dict[str, Any]], pending_ids: set[str]) -> dict[str, str]:
             body_centroid[w] = body_centroid.get(w, 0.0) + x
         body_centroids[sid] = (body_centroid, math.sqrt(sum(v * v for v in body_centroid.values())))
         story_kinds.setdefault(sid, set()).update(kinds)
+        story_lead, story_mentions = actors_of.setdefault(sid, (set(), set()))
+        story_lead.update(who[0])
+        story_mentions.update(who[1])
         first_at.setdefault(sid, row["published_at"])
-        for t in vec:  # stories are findable by every word; articles look up by their strongest only
+        opened_by.setdefault(sid, representative(first[rid]))
+        for t in [*vec, *who[0]]:  # stories are findable by every word; articles look up by their strongest only
             postings.setdefault(t, set()).add(sid)
         out[rid] = sid
     for row in rows:
@@ -283,7 +372,8 @@ def run(settings: Settings) -> int:
                 "content_hash", "relevant"]
         window = list(store.all_articles(conn, since=since, until=until, columns=cols))
     pending_ids = {r["id"] for r in pending}
-    assigned = assign(window, pending_ids)
+    taxonomy = load(settings.taxonomy, settings.gazetteer)
+    assigned = assign(window, pending_ids, taxonomy)
     by_story: dict[str, list[dict[str, Any]]] = {}
     for row in window:
         by_story.setdefault(assigned[row["id"]], []).append(row)
@@ -305,7 +395,7 @@ def run(settings: Settings) -> int:
         # per article as a quiet one.
         known = store.stories_since(conn, min(r["first_seen_at"] for r in story_rows) - THREAD_DAYS,
                                     limit=THREAD_CANDIDATES + len(story_rows))
-        linked = threads(known, {r["id"] for r in story_rows})
+        linked = threads(known, {r["id"] for r in story_rows}, taxonomy)
         store.save_stories(conn, [{**{k: v for k, v in r.items() if k != "leads"}, "thread_id": linked[r["id"]]}
                                   for r in known if r["id"] in linked])
         return written

@@ -179,6 +179,12 @@ class Taxonomy:
         return [(a, b, e) for a, b, e in raw if e.kind != "exclude" and (
             e.kind in ("context", "veto") or not any(a < y and x < b for x, y in excluded))]
 
+    def positions(self, text: str) -> list[tuple[int, str]]:
+        """(offset, slug) of each strong alias in one sentence, in order: who a headline names
+        first. Weak aliases are left out (they need the article's context to count)."""
+        return [(a, e.name) for a, _, e in self._leftmost_longest(
+            [h for h in self._hits(text if text.isascii() else fold(text)) if h[2].kind == "tag" and not h[2].weak])]
+
     @staticmethod
     def _leftmost_longest(hits: list[tuple[int, int, _Entry]]) -> list[tuple[int, int, _Entry]]:
         """Leftmost-longest, per name at the start it wins: where the chosen hit starts, the longest hit

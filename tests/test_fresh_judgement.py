@@ -2,7 +2,11 @@
 who saw none of the training or tuning text and committed before the model ran. Scored once after
 the second round of tuning: story pair F1 0.852 (P 0.846, R 0.857), thread pair F1 1.00; tone
 macro-F1 0.797 (negative 0.746, neutral 0.811, positive 0.833); entity stance macro-F1 0.614.
-These floors guard those figures (a little below them); they are not targets to tune towards."""
+These floors guard those figures (a little below them); they are not targets to tune towards.
+
+The stories set was scored once at 0.852 and then tuned on (issue 15, actors and places): it is
+now dev, tests/data/stories_dev_fresh2.yaml, guarded with the first dev set in
+tests/test_story_dev_sets.py."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,12 +38,16 @@ def test_entity_stance_on_the_second_fresh_set() -> None:
     assert got["stance_macro_f1"] >= 0.58 and got["found"] >= 0.9 * got["labelled"]
 
 
-def test_story_grouping_on_the_second_fresh_set(tmp_path: Path) -> None:
-    items = corpus_eval.load(FRESH / "stories_fresh2.yaml")
+
+def test_story_grouping_on_the_third_fresh_set(tmp_path: Path) -> None:
+    """stories_fresh3.yaml: written by a helper who saw no grouping code or earlier set, committed
+    before the model ran, scored once after the actors-and-places rule: story pair F1 1.000, duplicate
+    1.000, thread 0.865 (P 0.875, R 0.856). Not tuned on."""
+    items = corpus_eval.load(FRESH / "stories_fresh3.yaml")
     settings = Settings(db=f"sqlite:///{tmp_path / 'eval.sqlite'}")
     corpus_eval.ingest(settings, items)
     process.run(settings)
     got = corpus_eval.score(settings, items)
-    print("stories_fresh2:", got)
-    assert got["duplicate_pair_f1"] >= 0.95
-    assert got["story_pair_f1"] >= 0.82  # measured 0.852; the issue's target (0.90) is not met
+    print("stories_fresh3:", got)
+    assert got["story_pair_f1"] >= 0.95 and got["duplicate_pair_f1"] >= 0.95
+    assert got["thread_pair_f1"] >= 0.80

