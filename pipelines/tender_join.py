@@ -375,7 +375,7 @@ def _why(n: _Notice, a: _Story, tax: Any = None) -> list[str]:
             return [f"names the supplier {supplier}", f"and “{max(phrases, key=len)}”"]
         # A supplier's news about another client ("Bristol City Council has chosen Tarnhollow ...")
         # that recalls this buyer's award in its third paragraph is not about this award.
-        if (buyer_named and _buyer_named(n, a.lead, a.lead_slugs) and a.lead_buying
+        if (buyer_named and _buyer_named(n, a.lead, a.lead_slugs)
                 and (_buyer_named(n, a.opening, a.opening_slugs) or not _other_body_opens(n, a, tax))):
             return [f"names the supplier {supplier}", f"and the buyer {n.buyer}"]
         if buyer_named:
