@@ -140,6 +140,8 @@ class Match:
     strength: int = 1
     #: Distinctive words of the notice's title in the article's headline.
     headline: int = 0
+    #: Whether the headline or first paragraph names the notice's buyer.
+    opening: bool = False
 
 
 #: An article this long before a notice's publication can still be about it (news of a tender often
@@ -181,20 +183,22 @@ def strength(why: list[str]) -> int:
     return 2 if "and the buyer" in why[-1] else 1
 
 
-def _rank(m: Match) -> tuple[int, int, int]:
+def _rank(m: Match) -> tuple[int, int, int, bool]:
     """Strength first, then how much of the notice's title the story repeats: a story that names
     the "workforce insight platform" is about that, not about the "professional standards" pilot it
     recalls in passing; then how many of the title's distinctive words its headline carries (a
-    bidder known for transcription, bidding for a redaction contract, is news of the redaction one)."""
+    bidder known for transcription, bidding for a redaction contract, is news of the redaction one);
+    then whether its opening names the buyer (a supplier's second award this month is news of the
+    buyer its first paragraph names, not of the earlier award its second recalls)."""
     quoted = re.search(r"“([^”]*)”", m.why[-1]) if m.why else None
-    return m.strength, len(quoted.group(1).split()) if quoted else 0, m.headline
+    return m.strength, len(quoted.group(1).split()) if quoted else 0, m.headline, m.opening
 
 
 def strongest_per_story(matches: list[Match]) -> list[Match]:
     """Keep, for each story, the matches of its strongest evidence (ties keep every notice)."""
-    best: dict[str, tuple[int, int, int]] = {}
+    best: dict[str, tuple[int, int, int, bool]] = {}
     for m in matches:
-        best[m.story] = max(best.get(m.story, (0, 0, 0)), _rank(m))
+        best[m.story] = max(best.get(m.story, (0, 0, 0, False)), _rank(m))
     return [m for m in matches if _rank(m) == best[m.story]]
 
 
@@ -233,6 +237,15 @@ class _Story:
     bought: bool
     #: The procurement topic in the headline or opening: buying is what the story is about.
     lead_buying: bool = False
+    #: The headline and first paragraph: whom the story is about.
+    opening: str = ""
+    opening_raw: str = ""
+    #: The headline and first sentence.
+    first_sentence: str = ""
+    opening_slugs: set[str] = field(default_factory=set)
+    #: The headline alone.
+    headline: str = ""
+    headline_slugs: set[str] = field(default_factory=set)
 
 
 #: Office-holders that buy in their force's or area's name: "Chief Constable of Harrowfield
@@ -271,6 +284,9 @@ class _Notice:
     suppliers: list[list[str]]
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s")
+
+
 def _prepare_story(article: dict[str, Any], tax: Any) -> _Story:
     title, text = article.get("title") or "", article.get("text") or ""
     raw = f"{title}\n{text}"
@@ -283,9 +299,14 @@ def _prepare_story(article: dict[str, Any], tax: Any) -> _Story:
     lead_slugs = set(tax.analyse(title, text[:LEAD_CHARS])[0]) if tax is not None else set()
     lead_buying = ("procurement" in lead_slugs if tax is not None
                    else bool(BUYING.search(f"{title}\n{text[:LEAD_CHARS]}")))
+    first = text.strip().split("\n", 1)[0][:LEAD_CHARS]
     return _Story(raw=raw, hay=hay, lead=lead, lead_slugs=lead_slugs, words={_stem(w) for w in hay.split()},
                   head={_stem(w) for w in _norm(title).split()}, slugs=slugs, buying=buying,
-                  bought=buying or bool(_BOUGHT.search(raw)), lead_buying=lead_buying)
+                  bought=buying or bool(_BOUGHT.search(raw)), lead_buying=lead_buying,
+                  opening=_norm(f"{title}\n{first}"), opening_raw=f"{title}\n{first}",
+                  first_sentence=_norm(title + "\n" + _SENTENCE_END.split(first, maxsplit=1)[0]),
+                  opening_slugs=set(tax.analyse(title, first)[0]) if tax is not None else set(),
+                  headline=_norm(title), headline_slugs=set(tax.analyse(title, "")[0]) if tax is not None else set())
 
 
 def _prepare_notice(notice: dict[str, Any], tax: Any) -> _Notice:
@@ -309,7 +330,24 @@ def _buyer_named(n: _Notice, hay: str, slugs: set[str]) -> bool:
     return bool(n.buyer_place) and all(f" {w} " in hay for w in n.buyer_place)
 
 
-def _why(n: _Notice, a: _Story) -> list[str]:
+#: A public body as a story names it: "Bristol City Council", "Lincolnshire Police", "Barts Health NHS Trust".
+_BODY_NAME = re.compile(r"\b(?:[A-Z][\w'&-]+\s+(?:and\s+|of\s+(?:the\s+)?)?){1,4}(?:City Council|County Council|Borough "
+                        r"Council|District Council|Council|Constabulary|Police|NHS Trust|Foundation Trust|Combined "
+                        r"Authority|Office)\b")
+
+
+def _other_body_opens(n: _Notice, a: _Story, tax: Any) -> bool:
+    """Whether the headline or first paragraph names a public body other than the notice's buyer:
+    the story is that body's news."""
+    for m in _BODY_NAME.finditer(a.opening_raw):
+        body = m.group()
+        slugs = set(tax.analyse("", body)[0]) if tax is not None else set()
+        if not _buyer_named(n, _norm(body), slugs):
+            return True
+    return False
+
+
+def _why(n: _Notice, a: _Story, tax: Any = None) -> list[str]:
     for ref in n.refs:
         if ref in a.raw:
             return [f"cites {ref}"]
@@ -335,7 +373,10 @@ def _why(n: _Notice, a: _Story) -> list[str]:
     if supplier and (buyer_named or phrases or (len(shared) >= 2 and a.lead_buying)):
         if phrases:
             return [f"names the supplier {supplier}", f"and “{max(phrases, key=len)}”"]
-        if buyer_named and _buyer_named(n, a.lead, a.lead_slugs):
+        # A supplier's news about another client ("Bristol City Council has chosen Tarnhollow ...")
+        # that recalls this buyer's award in its third paragraph is not about this award.
+        if (buyer_named and _buyer_named(n, a.lead, a.lead_slugs)
+                and (_buyer_named(n, a.opening, a.opening_slugs) or not _other_body_opens(n, a, tax))):
             return [f"names the supplier {supplier}", f"and the buyer {n.buyer}"]
         if buyer_named:
             return []
@@ -344,7 +385,10 @@ def _why(n: _Notice, a: _Story) -> list[str]:
     # the buyer and the procurement topic in its headline or opening, beside what it is buying (a
     # phrase of the title, or one of two title words). An outage or an inquest that mentions the
     # force's tender in its fifth paragraph is news of the outage.
-    if buyer_named and a.lead_buying and _buyer_named(n, a.lead, a.lead_slugs):
+    # And the headline or first sentence must name the buyer: a comment on police buying in
+    # general lists one force's tender as an example in its second sentence.
+    if (buyer_named and a.lead_buying and _buyer_named(n, a.lead, a.lead_slugs)
+                    and _buyer_named(n, a.first_sentence, a.lead_slugs)):
         if phrases:
             return [f"names the buyer {n.buyer}", f"and “{max(phrases, key=len)}”"]
         if len(shared) >= 2 and any(f" {w}" in a.lead for w in shared):
@@ -354,7 +398,7 @@ def _why(n: _Notice, a: _Story) -> list[str]:
 
 def match_one(notice: dict[str, Any], article: dict[str, Any], tax: Any = None) -> list[str]:
     """Why `article` is about `notice` (empty when it is not)."""
-    return _why(_prepare_notice(notice, tax), _prepare_story(article, tax))
+    return _why(_prepare_notice(notice, tax), _prepare_story(article, tax), tax)
 
 
 def join(notices: Sequence[dict[str, Any]], articles: Sequence[dict[str, Any]], tax: Any = None) -> list[Match]:
@@ -369,11 +413,12 @@ def join(notices: Sequence[dict[str, Any]], articles: Sequence[dict[str, Any]], 
         key = n.get("id") or n["ocid"]
         prepared = _prepare_notice(n, tax)
         for a, st in stories:
-            why = _why(prepared, st)
+            why = _why(prepared, st, tax)
             if why and (strength(why) == 4 or not _too_early(n, a)):
                 out.append(Match(notice=key, article=a["id"], story=a.get("story_id") or a.get("story") or a["id"],
                                  why=why, strength=strength(why),
-                                 headline=sum(_stem(w) in st.head for w in prepared.words)))
+                                 headline=sum(_stem(w) in st.head for w in prepared.words),
+                                 opening=_buyer_named(prepared, st.opening, st.opening_slugs)))
     return strongest_per_story(out)
 
 

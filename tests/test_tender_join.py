@@ -113,3 +113,41 @@ def test_story_ids_for_notices_reads_the_window(demo_run: Path) -> None:
         none = tender_join.story_ids_for_notices(conn, far)
     assert set(result) == {n["id"] for n in all_notices}
     assert any(result.values()) and not any(none.values())
+
+
+def test_a_suppliers_news_about_another_client_is_not_about_this_award(tax: Any) -> None:
+    """The supplier and this notice's buyer are both named, but another body opens the story."""
+    award = {"id": "h", "ocid": "ocds-x-9", "title": "National number plate analytics module",
+             "buyer": "Home Office", "suppliers": ["Tarnwell Data Ltd"], "url": None}
+    other = _art("b1", "Riverton picks Tarnwell for clean air zone camera data",
+                 "Riverton City Council has chosen Tarnwell Data to run the data platform behind its clean air "
+                 "zone cameras in a new contract.\nTarnwell has grown quickly. It was awarded a Home Office "
+                 "contract last week for national police work.")
+    own = _art("b2", "Tarnwell wins Home Office plate analytics contract",
+               "The Home Office has awarded Tarnwell Data a contract for number plate analytics.\nMore follows.")
+    assert tender_join.join([award], [other], tax) == []
+    assert [m.story for m in tender_join.join([award], [own], tax)] == ["b2"]
+
+
+def test_a_buyer_named_only_as_an_example_after_the_first_sentence_is_not_the_subject(tax: Any) -> None:
+    notice = {"id": "g", "ocid": "ocds-x-10", "title": "Generative AI case file summarisation",
+              "buyer": "Wexmoor Police", "suppliers": [], "url": None}
+    comment = _art("c1", "Police are buying AI one contract at a time",
+                   "Look at a month of procurement notices and you find forces buying software of every kind. "
+                   "Wexmoor Police wants generative AI to write case file summaries, in a tender out this week.")
+    news = _art("c2", "Wexmoor Police seeks generative AI for case files",
+                "Wexmoor Police has opened a tender for generative AI to summarise case files for prosecutors.")
+    assert tender_join.join([notice], [comment], tax) == []
+    assert [m.story for m in tender_join.join([notice], [news], tax)] == ["c2"]
+
+
+def test_a_tie_goes_to_the_notice_whose_buyer_opens_the_story(tax: Any) -> None:
+    first = {"id": "a", "ocid": "ocds-x-11", "title": "Crime allocation decision support tool",
+             "buyer": "Avonford Constabulary", "suppliers": ["Brindle Analytics Ltd"], "url": None}
+    second = {"id": "b", "ocid": "ocds-x-12", "title": "Missing persons risk assessment support",
+              "buyer": "Lindsey Police", "suppliers": ["Brindle Analytics Ltd"], "url": None}
+    story = _art("d1", "Second force award in a month for analytics firm",
+                 "Brindle Analytics has won a contract to support risk assessment of missing person reports for "
+                 "Lindsey Police.\nThe deal follows an award from Avonford Constabulary for a crime allocation "
+                 "tool, a different product.")
+    assert {m.notice for m in tender_join.join([first, second], [story], tax)} == {"b"}

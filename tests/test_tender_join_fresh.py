@@ -11,14 +11,15 @@ from core.settings import Settings
 from pipelines import tender_join
 from pipelines.taxonomy import load
 
-LABELLED = Path(__file__).with_name("data") / "fresh" / "tender_join_6.yaml"
+LABELLED = Path(__file__).with_name("data") / "fresh" / "tender_join_7.yaml"
 #: Independent sets scored once, then tuned on, so dev from then on: dev2 (P 0.800, R 0.923 when
 #: first scored), dev3 (P 0.769, R 0.833 when first scored, after tuning on dev2) and dev4 (the
 #: third fresh set: P 0.889, R 1.000 when first scored, after tuning on dev3) and dev5 (the fourth:
-#: P 0.800, R 1.000 when first scored, after tuning on dev4) and dev6 (the fifth: P 0.850, R 1.000
-#: when first scored, after tuning on dev5).
+#: P 0.800, R 1.000 when first scored, after tuning on dev4), dev6 (the fifth: P 0.850, R 1.000
+#: when first scored, after tuning on dev5) and dev7 (the sixth: P 0.850, R 1.000 when first scored,
+#: after tuning on dev6).
 DEV_SETS = ("tender_join_dev.yaml", "tender_join_dev2.yaml", "tender_join_dev3.yaml", "tender_join_dev4.yaml",
-            "tender_join_dev5.yaml", "tender_join_dev6.yaml")
+            "tender_join_dev5.yaml", "tender_join_dev6.yaml", "tender_join_dev7.yaml")
 
 
 def score(doc: dict) -> tuple[float, float, set, set]:
@@ -42,10 +43,9 @@ def test_tender_join_precision_and_recall_on_the_fresh_set() -> None:
           f"({len(doc['notices'])} notices, {len(doc['articles'])} articles, {len(doc.get('links') or [])} links)")
     print(f"  false positives: {sorted(false_pos)}")
     print(f"  false negatives: {sorted(false_neg)}")
-    # Scored once when committed (after tuning on dev6): P 0.850 (17 of 20), R 1.000. The issue's
-    # target is 0.9 for both; precision misses it by one pair, and this set is not tuned on, so the
-    # floor guards what was measured rather than the target.
-    assert precision >= 0.85 and recall >= 0.9, (precision, recall)
+    # Scored once after tuning on dev7: P 0.947 (18 of 19), R 0.900 (18 of 20): the target.
+    # Not tuned on; if a change drops it, write a new set rather than tune on this one.
+    assert precision >= 0.9 and recall >= 0.9, (precision, recall)
 
 
 @pytest.mark.parametrize("name", DEV_SETS)
