@@ -70,6 +70,20 @@ def score(settings: Settings, items: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def score_file(path: Path, workdir: Path) -> dict[str, Any]:
+    """A labelled file ingested into a fresh SQLite database under `workdir`, processed and scored:
+    what the quality tests and this module's command line share."""
+    from pipelines import process
+
+    items = load(path)
+    settings = Settings(db=f"sqlite:///{workdir / 'eval.sqlite'}")
+    ingest(settings, items)
+    process.run(settings)
+    got = score(settings, items)
+    print(path.name, got)
+    return got
+
+
 def errors(settings: Settings, items: list[dict[str, Any]]) -> list[str]:
     """Lines naming every wrongly merged and wrongly split story pair: what a person tuning reads."""
     got = assignments(settings, items)

@@ -331,9 +331,9 @@ def _buyer_named(n: _Notice, hay: str, slugs: set[str]) -> bool:
 
 
 #: A public body as a story names it: "Bristol City Council", "Lincolnshire Police", "Barts Health NHS Trust".
-_BODY_NAME = re.compile(r"\b(?:[A-Z][\w'&-]+\s+(?:and\s+|of\s+(?:the\s+)?)?){1,4}(?:City Council|County Council|Borough "
-                        r"Council|District Council|Council|Constabulary|Police|NHS Trust|Foundation Trust|Combined "
-                        r"Authority|Office)\b")
+_BODY_NAME = re.compile(r"\b(?:[A-Z][\w'&-]+\s+(?:and\s+|of\s+(?:the\s+)?)?){1,4}"
+                        r"(?:City Council|County Council|Borough Council|District Council|Council|Constabulary|"
+                        r"Police|NHS Trust|Foundation Trust|Combined Authority|Office)\b")
 
 
 def _other_body_opens(n: _Notice, a: _Story, tax: Any) -> bool:

@@ -13,9 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from core.settings import Settings
 from evaluation import corpus_eval, sentiment_eval
-from pipelines import process
 
 FRESH = Path(__file__).parent / "data" / "fresh"
 
@@ -40,13 +38,7 @@ def test_entity_stance_on_the_second_fresh_set() -> None:
 
 
 def _stories(name: str, tmp_path: Path) -> dict:
-    items = corpus_eval.load(FRESH / name)
-    settings = Settings(db=f"sqlite:///{tmp_path / 'eval.sqlite'}")
-    corpus_eval.ingest(settings, items)
-    process.run(settings)
-    got = corpus_eval.score(settings, items)
-    print(name, got)
-    return got
+    return corpus_eval.score_file(FRESH / name, tmp_path)
 
 
 def test_story_grouping_on_the_third_fresh_set(tmp_path: Path) -> None:
