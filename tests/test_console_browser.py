@@ -105,7 +105,11 @@ def _login(driver: Any, base: str) -> None:
     assert "/login" in driver.current_url  # sent to log in first
     driver.find_element(By.ID, "email").send_keys("analyst@example.org")
     driver.find_element(By.ID, "password").send_keys(PASSWORD)
+    from selenium.webdriver.support.ui import WebDriverWait
+
     driver.find_element(By.ID, "login").click()
+    # The click returns before the form's POST and redirect finish: wait (bounded) for the redirect.
+    WebDriverWait(driver, 15).until(lambda d: d.current_url.endswith("/articles"))
     assert driver.current_url.endswith("/articles")
 
 

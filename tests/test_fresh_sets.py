@@ -85,8 +85,8 @@ def test_headline_pages_show_their_headline() -> None:
         assert h1.text_content().strip() == art["headline"]
 
 
-TENDER_SETS = {**{f"dev{i}": FRESH.parent / f"tender_join_dev{i}.yaml" for i in range(2, 7)},
-               "fresh6": FRESH / "tender_join_6.yaml"}
+TENDER_SETS = {**{f"dev{i}": FRESH.parent / f"tender_join_dev{i}.yaml" for i in range(2, 8)},
+               "fresh7": FRESH / "tender_join_7.yaml"}
 
 
 @pytest.mark.parametrize("path", list(TENDER_SETS.values()), ids=list(TENDER_SETS))
